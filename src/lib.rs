@@ -1,0 +1,10 @@
+//! mastflow: declarative, reproducible query manifests for JWST data in MAST.
+//!
+//! The crate mirrors its pipeline (see `docs/architecture.md`):
+//! `manifest` (what the user wrote) → `validate` (what was checked) → `plan`
+//! (the DAG) → `exec` (the async scheduler) → `services` (archive clients) →
+//! `table` (columns and operations) → `output` (files and the run record) →
+//! `cli`. Lower layers never import higher ones.
+
+pub mod table;
+pub mod util;

@@ -1,0 +1,79 @@
+//! Small helpers shared by every layer: did-you-mean suggestions, hashing,
+//! atomic file writes.
+
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+/// The candidate closest to `word` (Jaro-Winkler ≥ 0.8, or a case-insensitive
+/// match), for "did you mean" hints.
+pub fn did_you_mean<'a, I: IntoIterator<Item = &'a str>>(word: &str, candidates: I) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    let mut best: Option<(&'a str, f64)> = None;
+    for c in candidates {
+        if c.to_ascii_lowercase() == lower {
+            return Some(c);
+        }
+        let score = strsim::jaro_winkler(&lower, &c.to_ascii_lowercase());
+        if score >= 0.8 && best.is_none_or(|(_, s)| score > s) {
+            best = Some((c, score));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Write a file atomically: the content goes to a temporary file in the same
+/// directory, is flushed and synced, then renamed over `path`. A crash or
+/// Ctrl-C leaves either the old file or the new one, never a half-written one.
+pub fn write_atomic<F>(path: &Path, write: F) -> std::io::Result<()>
+where
+    F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
+{
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mastflow-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    {
+        let mut buf = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        write(&mut buf)?;
+        buf.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("t_exptim", ["t_exptime", "t_min"]), Some("t_exptime"));
+        assert_eq!(did_you_mean("OBSID", ["obsid", "obs_id"]), Some("obsid"));
+        assert_eq!(did_you_mean("zzz", ["obsid", "obs_id"]), None);
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.csv");
+        std::fs::write(&p, "old").unwrap();
+        let r = write_atomic(&p, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("boom"))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic(&p, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+    }
+}
