@@ -8,3 +8,11 @@
 
 pub mod table;
 pub mod util;
+pub mod diag;
+pub mod manifest;
+pub mod template;
+pub mod validate;
+pub mod cli;
+pub mod exec;
+pub mod output;
+pub mod plan;

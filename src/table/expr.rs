@@ -282,7 +282,7 @@ impl RowExpr {
 /// Evaluate an expression once with the given variables (no row).
 pub fn eval_scalar(source: &str, vars: &HashMap<String, JValue>) -> Result<JValue, String> {
     let e = ENGINE.compile_expression(source).map_err(|e| describe(&e))?;
-    e.eval(JValue::from_iter(vars.iter().map(|(k, v)| (k.clone(), v.clone())))).map_err(|e| describe(&e))
+    e.eval(JValue::from(vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>())).map_err(|e| describe(&e))
 }
 
 /// Top-level names an expression reads, found by a small lexer. minijinja's

@@ -59,14 +59,11 @@ impl Value {
         Some(match v.kind() {
             ValueKind::Undefined | ValueKind::None => Value::Null,
             ValueKind::Bool => Value::Bool(v.is_true()),
-            ValueKind::Number => {
-                if let Ok(i) = i64::try_from(v.clone()) {
-                    if v.as_i64().is_some() {
-                        return Some(Value::Int(i));
-                    }
-                }
-                Value::Float(f64::try_from(v.clone()).ok()?)
-            }
+            ValueKind::Number if v.is_integer() => match v.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(f64::try_from(v.clone()).ok()?),
+            },
+            ValueKind::Number => Value::Float(f64::try_from(v.clone()).ok()?),
             ValueKind::String => Value::Str(v.as_str()?.to_string()),
             _ => return None,
         })

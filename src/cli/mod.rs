@@ -1,0 +1,365 @@
+//! The command line: clap definitions and the commands.
+//!
+//! Exit codes (see `docs/cli.md`): 0 success; 1 a step or an assertion
+//! failed; 2 invalid manifest or usage; 3 results changed (reserved for
+//! `--locked` and `diff`); 130 interrupted.
+
+pub mod progress;
+
+use crate::diag::Problems;
+use crate::exec::{self, Observer, RunOptions, Status};
+use crate::manifest;
+use crate::output::{self, ManifestInfo, RunRecord};
+use crate::plan::Plan;
+use crate::validate::{self, Manifest};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_INVALID: i32 = 2;
+pub const EXIT_CHANGED: i32 = 3;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Declarative, reproducible query manifests for JWST data in MAST.
+#[derive(Debug, Parser)]
+#[command(name = "mastflow", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Colour in diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Dot,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// Source snippets with labels and hints.
+    Human,
+    /// One line per problem: file:line:col: error[code]: message.
+    Short,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests and report every problem with its position.
+    Validate {
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        #[command(flatten)]
+        params: ParamArgs,
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
+    },
+    /// Show the DAG a manifest compiles to.
+    Plan {
+        manifest: PathBuf,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Only these steps (and what they need); `NAME+` adds what follows NAME.
+        #[arg(long, num_args = 1..)]
+        select: Vec<String>,
+    },
+    /// Run a manifest and write its outputs and run record.
+    Run(RunArgs),
+    /// Print the manifest JSON Schema.
+    Schema,
+    /// Write a commented starter manifest.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "mastflow.yaml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ParamArgs {
+    /// Override a param: `--set name=value` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub manifest: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Output directory.
+    #[arg(long, default_value = "mastflow-out")]
+    pub out: PathBuf,
+    /// Only these steps (and what they need); `NAME+` adds what follows NAME.
+    #[arg(long, num_args = 1..)]
+    pub select: Vec<String>,
+    /// Validate and plan, run nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Steps run at once.
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// After a failure, finish the steps that do not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    if k.trim().is_empty() {
+        return Err(format!("`{s}` has no name before `=`"));
+    }
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let ui = Ui { quiet: cli.quiet, color, json: cli.log_format == LogFormat::Json };
+    match cli.command {
+        Command::Validate { manifests, params, message_format } => cmd_validate(&ui, &manifests, &params, message_format),
+        Command::Plan { manifest, format, params, select } => cmd_plan(&ui, &manifest, format, &params, &select),
+        Command::Run(args) => cmd_run(&ui, args),
+        Command::Schema => {
+            print!("{}", manifest::json_schema_text());
+            EXIT_OK
+        }
+        Command::Init { path, force } => cmd_init(&ui, &path, force),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "mastflow", &mut std::io::stdout());
+            EXIT_OK
+        }
+    }
+}
+
+struct Ui {
+    quiet: bool,
+    color: bool,
+    json: bool,
+}
+
+impl Ui {
+    fn problems(&self, p: &Problems, format: MessageFormat) {
+        match format {
+            MessageFormat::Human => eprint!("{}", p.render(self.color, 100)),
+            MessageFormat::Short => eprint!("{}", p.render_short()),
+        }
+    }
+
+    fn info(&self, msg: &str) {
+        if !self.quiet {
+            if self.json {
+                eprintln!("{}", serde_json::json!({"event": "info", "message": msg}));
+            } else {
+                eprintln!("{msg}");
+            }
+        }
+    }
+}
+
+/// Load and validate one manifest.
+fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
+    let loaded = manifest::load(path)?;
+    let base_dir = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+    validate::validate(&loaded, &validate::Options { sets: params.sets.clone(), base_dir })
+}
+
+fn cmd_validate(ui: &Ui, paths: &[PathBuf], params: &ParamArgs, format: MessageFormat) -> i32 {
+    let mut code = EXIT_OK;
+    for p in paths {
+        match load(p, params).and_then(|m| Plan::build(&m, &[]).map(|plan| (m, plan)).map_err(|e| plan_problem(p, e))) {
+            Ok((m, plan)) => ui.info(&format!("ok: {} ({} steps in {} levels, {} outputs)", p.display(), m.steps.len(), plan.num_levels(), m.outputs.len())),
+            Err(problems) => {
+                ui.problems(&problems, format);
+                code = EXIT_INVALID;
+            }
+        }
+    }
+    code
+}
+
+fn plan_problem(path: &Path, e: crate::plan::PlanError) -> Problems {
+    let mut p = Problems::new(crate::diag::Source::new(path.display().to_string(), ""));
+    p.push(crate::diag::Problem::new("plan", e.to_string(), Default::default()));
+    p
+}
+
+fn cmd_plan(ui: &Ui, path: &Path, format: PlanFormat, params: &ParamArgs, select: &[String]) -> i32 {
+    let m = match load(path, params) {
+        Ok(m) => m,
+        Err(p) => {
+            ui.problems(&p, MessageFormat::Human);
+            return EXIT_INVALID;
+        }
+    };
+    let plan = match Plan::build(&m, select) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    match format {
+        PlanFormat::Text => print!("{}", plan.text(&m)),
+        PlanFormat::Dot => print!("{}", plan.dot(&m)),
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan.json(&m)).unwrap_or_default()),
+    }
+    EXIT_OK
+}
+
+fn cmd_init(ui: &Ui, path: &Path, force: bool) -> i32 {
+    if path.exists() && !force {
+        eprintln!("error: {} exists; pass --force to overwrite it", path.display());
+        return EXIT_INVALID;
+    }
+    let text = include_str!("../../manifests/starter.yaml");
+    if let Err(e) = crate::util::write_atomic(path, |w| w.write_all(text.as_bytes())) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return EXIT_FAILED;
+    }
+    ui.info(&format!("wrote {}; try `mastflow run {}`", path.display(), path.display()));
+    EXIT_OK
+}
+
+fn observer(ui: &Ui) -> Arc<dyn Observer> {
+    if ui.quiet {
+        Arc::new(exec::Silent)
+    } else if ui.json {
+        Arc::new(progress::JsonLines)
+    } else if std::io::stderr().is_terminal() {
+        Arc::new(progress::Bars::new())
+    } else {
+        Arc::new(progress::Lines)
+    }
+}
+
+fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
+    let m = match load(&args.manifest, &args.params) {
+        Ok(m) => Arc::new(m),
+        Err(p) => {
+            ui.problems(&p, MessageFormat::Human);
+            return EXIT_INVALID;
+        }
+    };
+    let plan = match Plan::build(&m, &args.select) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    if args.dry_run {
+        print!("{}", plan.text(&m));
+        ui.info("dry run: nothing was run or written");
+        return EXIT_OK;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let started_at = output::now_iso();
+    let t0 = std::time::Instant::now();
+    let opts = RunOptions { jobs: args.jobs as usize, keep_going: args.keep_going, dry_run: false };
+    let obs = observer(ui);
+    let outcome = rt.block_on(exec::run(m.clone(), plan.clone(), opts, obs, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    let ctx = exec::base_context(&m);
+    let (written, out_errors) = if outcome.interrupted { (Vec::new(), Vec::new()) } else { output::write_outputs(&m, &outcome, &ctx, &args.out) };
+    let code = if outcome.interrupted {
+        EXIT_INTERRUPTED
+    } else if outcome.failed() || !out_errors.is_empty() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    for r in outcome.reports.iter().filter(|r| matches!(r.status, Status::Failed | Status::AssertionFailed)) {
+        let step = &m.steps[m.step_id(&r.name).unwrap_or(0)];
+        let what = if r.status == Status::AssertionFailed { "assertion failed" } else { "failed" };
+        let problem = crate::diag::Problem::new("step_failed", format!("step `{}` {what}: {}", r.name, r.error.clone().unwrap_or_default()), step.span)
+            .label(format!("{} step", step.kind));
+        eprint!("{}", crate::diag::render_at(&m.source, &problem, ui.color));
+    }
+    for e in &out_errors {
+        eprintln!("error: {e}");
+    }
+    let status = match code {
+        EXIT_OK => "succeeded",
+        EXIT_INTERRUPTED => "interrupted",
+        _ => "failed",
+    };
+    let manifest_path = args.manifest.display().to_string();
+    let record = RunRecord {
+        mastflow_version: env!("CARGO_PKG_VERSION"),
+        manifest: ManifestInfo { name: &m.name, path: &manifest_path, sha256: &m.sha256 },
+        params: &m.params,
+        env: m.env.keys().map(String::as_str).collect(),
+        started_at,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        status,
+        exit_code: code,
+        steps: &outcome.reports,
+        outputs: &written,
+        output_errors: out_errors.iter().map(|e| e.to_string()).collect(),
+    };
+    if !outcome.interrupted {
+        match output::write_run_record(&args.out, &record) {
+            Ok(p) => ui.info(&format!(
+                "run `{}` {status}: {} outputs and {} written to {}",
+                m.name,
+                written.len(),
+                p.file_name().and_then(|f| f.to_str()).unwrap_or("run.json"),
+                args.out.display()
+            )),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    } else {
+        eprintln!("interrupted: no outputs were written");
+    }
+    code
+}

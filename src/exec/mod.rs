@@ -1,0 +1,290 @@
+//! The async scheduler: runs a [`Plan`] on tokio.
+//!
+//! A step starts as soon as every step it depends on has succeeded, so
+//! independent branches run at once, bounded by `--jobs`. (Requests to a host
+//! are further bounded by the per-host limit of the service clients.) When a
+//! step fails, its dependants are skipped; without `--keep-going` nothing new
+//! starts and running steps are cancelled, with it independent branches
+//! finish. Ctrl-C cancels everything; since outputs are only ever written by
+//! rename, no half-written file is left.
+
+pub mod local;
+
+use crate::plan::Plan;
+use crate::table::{Table, TableError};
+use crate::template::Context;
+use crate::validate::{Manifest, StepId};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Why a step failed.
+#[derive(Debug, Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Io(#[from] crate::table::io::IoError),
+    #[error("template: {0}")]
+    Template(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Final state of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Succeeded,
+    /// Ran, and an `assert` check failed.
+    AssertionFailed,
+    Failed,
+    /// Not run because an upstream step failed.
+    Skipped,
+    /// Stopped by Ctrl-C or by another step's failure.
+    Cancelled,
+    /// Not part of `--select`.
+    NotSelected,
+    /// `--dry-run`.
+    Planned,
+}
+
+/// What happened to one step, for the run record and the progress display.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub kind: &'static str,
+    pub status: Status,
+    /// Row counts of the step's inputs.
+    pub rows_in: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_out: Option<usize>,
+    pub requests: u64,
+    pub cache_hits: u64,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Progress events; the CLI renders them (bars, lines or JSON).
+pub trait Observer: Send + Sync {
+    fn step_started(&self, _name: &str, _kind: &str) {}
+    fn step_progress(&self, _name: &str, _rows: usize, _requests: u64) {}
+    fn step_finished(&self, _report: &StepReport) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Run options.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub dry_run: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { jobs: 4, keep_going: false, dry_run: false }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct Outcome {
+    pub reports: Vec<StepReport>,
+    pub tables: Vec<Option<Arc<Table>>>,
+    pub interrupted: bool,
+}
+
+impl Outcome {
+    pub fn failed(&self) -> bool {
+        self.reports.iter().any(|r| matches!(r.status, Status::Failed | Status::AssertionFailed | Status::Skipped | Status::Cancelled))
+    }
+}
+
+/// The template context of a manifest (params and allowed env).
+pub fn base_context(m: &Manifest) -> Context {
+    let params = minijinja::Value::from(m.params.iter().map(|(k, v)| (k.clone(), v.to_jinja())).collect::<std::collections::BTreeMap<_, _>>());
+    let env = minijinja::Value::from(m.env.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), minijinja::Value::from(v.as_str())))).collect::<std::collections::BTreeMap<_, _>>());
+    Context::new(params, env)
+}
+
+struct Done {
+    id: StepId,
+    result: Result<local::LocalResult, StepError>,
+    elapsed: Duration,
+}
+
+/// Run the plan. `interrupt` resolves when the user asks to stop (Ctrl-C).
+pub async fn run<F>(m: Arc<Manifest>, plan: Arc<Plan>, opts: RunOptions, obs: Arc<dyn Observer>, interrupt: F) -> Outcome
+where
+    F: std::future::Future<Output = ()>,
+{
+    let n = m.steps.len();
+    let mut reports: Vec<StepReport> = m
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepReport {
+            name: s.name.clone(),
+            kind: s.kind,
+            status: if plan.selected[i] { Status::Planned } else { Status::NotSelected },
+            rows_in: Vec::new(),
+            rows_out: None,
+            requests: 0,
+            cache_hits: 0,
+            duration_ms: 0,
+            error: None,
+            notes: Vec::new(),
+        })
+        .collect();
+    let mut tables: Vec<Option<Arc<Table>>> = vec![None; n];
+    if opts.dry_run {
+        return Outcome { reports, tables, interrupted: false };
+    }
+    let mut waiting: Vec<usize> = m.steps.iter().map(|s| s.deps.len()).collect();
+    let mut children: Vec<Vec<StepId>> = vec![Vec::new(); n];
+    for (i, s) in m.steps.iter().enumerate() {
+        for &d in &s.deps {
+            children[d].push(i);
+        }
+    }
+    let mut ready: BTreeSet<(usize, StepId)> = BTreeSet::new();
+    let order_pos: Vec<usize> = {
+        let mut p = vec![0; n];
+        for (pos, &i) in plan.order.iter().enumerate() {
+            p[i] = pos;
+        }
+        p
+    };
+    for i in 0..n {
+        if plan.selected[i] && waiting[i] == 0 {
+            ready.insert((order_pos[i], i));
+        }
+    }
+    let base = base_context(&m);
+    let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut running: JoinSet<Done> = JoinSet::new();
+    let mut running_ids: BTreeSet<StepId> = BTreeSet::new();
+    let mut stopping = false;
+    let mut interrupted = false;
+    tokio::pin!(interrupt);
+    loop {
+        while !stopping {
+            let Some((_, i)) = ready.pop_first() else { break };
+            let inputs: Vec<Arc<Table>> = m.steps[i].inputs.iter().filter_map(|&d| tables[d].clone()).collect();
+            reports[i].rows_in = inputs.iter().map(|t| t.num_rows()).collect();
+            let steps_ctx: Vec<(String, Arc<Table>)> = m.steps[i]
+                .template_deps
+                .iter()
+                .filter_map(|&d| tables[d].clone().map(|t| (m.steps[d].name.clone(), t)))
+                .collect();
+            let ctx = base.with_steps(&steps_ctx);
+            let (m2, permits) = (m.clone(), permits.clone());
+            obs.step_started(&m.steps[i].name, m.steps[i].kind);
+            running_ids.insert(i);
+            running.spawn(async move {
+                let _permit = permits.acquire_owned().await.expect("semaphore open");
+                let start = Instant::now();
+                let result = tokio::task::spawn_blocking(move || local::run(&m2, &m2.steps[i].op, &inputs, &ctx))
+                    .await
+                    .unwrap_or_else(|e| Err(StepError::Internal(format!("step panicked: {e}"))));
+                Done { id: i, result, elapsed: start.elapsed() }
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        let done = tokio::select! {
+            d = running.join_next() => d,
+            _ = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                stopping = true;
+                running.abort_all();
+                for &i in &running_ids {
+                    reports[i].status = Status::Cancelled;
+                    reports[i].error = Some("interrupted".into());
+                }
+                None
+            }
+        };
+        let Some(joined) = done else {
+            if interrupted {
+                while running.join_next().await.is_some() {}
+                break;
+            }
+            continue;
+        };
+        let Ok(d) = joined else { continue };
+        running_ids.remove(&d.id);
+        let r = &mut reports[d.id];
+        r.duration_ms = d.elapsed.as_millis() as u64;
+        let ok = match d.result {
+            Ok(res) => {
+                r.rows_out = Some(res.table.num_rows());
+                r.notes = res.notes;
+                tables[d.id] = Some(Arc::new(res.table));
+                match res.assertion {
+                    Some(msg) => {
+                        r.status = Status::AssertionFailed;
+                        r.error = Some(msg);
+                        // Dependants may still read an asserted table.
+                        true
+                    }
+                    None => {
+                        r.status = Status::Succeeded;
+                        true
+                    }
+                }
+            }
+            Err(e) => {
+                r.status = Status::Failed;
+                r.error = Some(e.to_string());
+                false
+            }
+        };
+        obs.step_finished(&reports[d.id]);
+        if ok {
+            for &dep in &children[d.id] {
+                waiting[dep] -= 1;
+                if waiting[dep] == 0 && plan.selected[dep] {
+                    ready.insert((order_pos[dep], dep));
+                }
+            }
+        } else {
+            let name = m.steps[d.id].name.clone();
+            for j in plan.dependants(d.id) {
+                if plan.selected[j] && reports[j].status == Status::Planned {
+                    reports[j].status = Status::Skipped;
+                    reports[j].error = Some(format!("upstream step `{name}` failed"));
+                    ready.retain(|(_, x)| *x != j);
+                }
+            }
+            if !opts.keep_going {
+                stopping = true;
+                running.abort_all();
+                for &i in &running_ids {
+                    reports[i].status = Status::Cancelled;
+                    reports[i].error = Some(format!("cancelled after `{name}` failed (use --keep-going to finish independent steps)"));
+                }
+            }
+        }
+    }
+    // Steps never started because the run stopped early.
+    for r in reports.iter_mut().filter(|r| r.status == Status::Planned) {
+        r.status = Status::Cancelled;
+        r.error.get_or_insert_with(|| if interrupted { "interrupted".into() } else { "not started: the run stopped early".into() });
+    }
+    Outcome { reports, tables, interrupted }
+}

@@ -1,0 +1,557 @@
+//! Raw manifest types: exactly what the user wrote, deserialised with
+//! `deny_unknown_fields`, and the source of the JSON Schema.
+//!
+//! Nothing here is checked beyond its shape; `validate` turns these into the
+//! checked model. Doc comments become schema descriptions, which editors show
+//! as hover help.
+
+use crate::table::DataType;
+use crate::table::io::Format;
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A mastflow manifest: named steps compiled into a DAG of MAST calls and
+/// table transforms, and the outputs written from them.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "mastflow manifest")]
+pub struct RawManifest {
+    /// Manifest format version. Only `1` exists.
+    pub version: u32,
+    /// Short name of this recipe (used in the run record and in plan output).
+    pub name: String,
+    /// What this recipe does and why.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Typed parameters with defaults, overridable with `--set name=value`.
+    /// Read them in templates as `{{ params.name }}`.
+    #[serde(default)]
+    pub params: IndexMap<String, RawParam>,
+    /// Environment variables templates may read as `{{ env.NAME }}`. Any other
+    /// variable is invisible, so a run depends only on what is declared here.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Named steps. Each has a `kind`; steps name their inputs with `from`.
+    pub steps: IndexMap<String, RawStep>,
+    /// Files written from step results.
+    #[serde(default)]
+    pub outputs: Vec<RawOutput>,
+}
+
+/// A parameter: a bare default value, or a full declaration.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawParam {
+    Full(ParamDecl),
+    Default(Scalar),
+}
+
+/// A parameter declaration.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDecl {
+    /// The parameter's type; inferred from `default` when omitted.
+    #[serde(rename = "type", default)]
+    pub ty: Option<ParamType>,
+    /// Value used when `--set` does not give one. Without a default the
+    /// parameter is required.
+    #[serde(default)]
+    pub default: Option<ScalarOrList>,
+    /// What the parameter means.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The only values accepted.
+    #[serde(default, rename = "enum")]
+    pub choices: Option<Vec<Scalar>>,
+}
+
+/// Parameter types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    /// A list of strings (`--set ids=a,b,c`).
+    List,
+}
+
+/// A YAML scalar.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+/// A scalar or a list of scalars.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ScalarOrList {
+    One(Scalar),
+    Many(Vec<Scalar>),
+}
+
+/// One step. `kind` says what it does.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RawStep {
+    /// A table from inline rows, inline CSV, or a CSV / ECSV / VOTable / JSON file.
+    Table(TableStep),
+    /// Keep the rows that match a structured filter (`where`) and/or a row expression (`expr`).
+    Filter(FilterStep),
+    /// Keep only some columns, in the given order.
+    Select(ColumnsStep),
+    /// Remove columns.
+    Drop(ColumnsStep),
+    /// Rename columns.
+    Rename(RenameStep),
+    /// Add or replace columns computed by a row expression.
+    Derive(DeriveStep),
+    /// Sort rows (stable).
+    Sort(SortStep),
+    /// Keep one row per distinct key (the first, or the last).
+    Unique(UniqueStep),
+    /// Keep the first `n` rows.
+    Head(HeadStep),
+    /// Stack tables; a column missing from one input is null there.
+    Union(UnionStep),
+    /// Join two tables on key columns.
+    Join(JoinStep),
+    /// Group rows by key columns with counts and aggregates.
+    Group(GroupStep),
+    /// Check a table (row count, not-null, unique, accepted values); a failed
+    /// check fails the run with exit code 1. Passes its input through.
+    Assert(AssertStep),
+}
+
+impl RawStep {
+    /// The kind name as written in manifests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RawStep::Table(_) => "table",
+            RawStep::Filter(_) => "filter",
+            RawStep::Select(_) => "select",
+            RawStep::Drop(_) => "drop",
+            RawStep::Rename(_) => "rename",
+            RawStep::Derive(_) => "derive",
+            RawStep::Sort(_) => "sort",
+            RawStep::Unique(_) => "unique",
+            RawStep::Head(_) => "head",
+            RawStep::Union(_) => "union",
+            RawStep::Join(_) => "join",
+            RawStep::Group(_) => "group",
+            RawStep::Assert(_) => "assert",
+        }
+    }
+
+    /// Fields every step has.
+    pub fn common(&self) -> (&Option<String>, &Vec<String>) {
+        macro_rules! c {
+            ($s:expr) => {
+                (&$s.description, &$s.needs)
+            };
+        }
+        match self {
+            RawStep::Table(s) => c!(s),
+            RawStep::Filter(s) => c!(s),
+            RawStep::Select(s) | RawStep::Drop(s) => c!(s),
+            RawStep::Rename(s) => c!(s),
+            RawStep::Derive(s) => c!(s),
+            RawStep::Sort(s) => c!(s),
+            RawStep::Unique(s) => c!(s),
+            RawStep::Head(s) => c!(s),
+            RawStep::Union(s) => c!(s),
+            RawStep::Join(s) => c!(s),
+            RawStep::Group(s) => c!(s),
+            RawStep::Assert(s) => c!(s),
+        }
+    }
+}
+
+/// Metadata and type of a column.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDecl {
+    /// Force the column's type (inferred otherwise).
+    #[serde(rename = "type", default)]
+    pub ty: Option<DataType>,
+    /// Physical unit, e.g. `deg`, `s`, `arcsec` (VOUnit).
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// IVOA UCD, e.g. `pos.eq.ra;meta.main`.
+    #[serde(default)]
+    pub ucd: Option<String>,
+}
+
+/// `table` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Steps that must finish first although no data flows from them.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Inline rows: a list of mappings from column name to value.
+    #[serde(default)]
+    pub rows: Option<Vec<IndexMap<String, Option<Scalar>>>>,
+    /// Inline CSV text with a header line (e.g. a proposal's target list).
+    #[serde(default)]
+    pub csv: Option<String>,
+    /// A CSV, ECSV, VOTable or JSON file, relative to the manifest. May use templates.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// File format when the extension does not say.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Types and metadata of columns (unit, description, UCD).
+    #[serde(default)]
+    pub columns: IndexMap<String, ColumnDecl>,
+}
+
+/// One value in a structured filter.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FilterValue {
+    /// An inclusive range; either end may be omitted.
+    Range(RangeSpec),
+    /// An exact value, a `wild*card`, `!negated`, or for numeric columns
+    /// `"2..3"`, `">=1000"`, `"<5"`; `null` matches nulls.
+    One(Option<Scalar>),
+}
+
+/// An inclusive range.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RangeSpec {
+    #[serde(default)]
+    pub min: Option<Scalar>,
+    #[serde(default)]
+    pub max: Option<Scalar>,
+}
+
+/// One value or a list of values (any of them matches).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FilterValues {
+    Many(Vec<FilterValue>),
+    One(FilterValue),
+}
+
+/// `filter` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// Column conditions, all of which must hold: `column: value | [values] |
+    /// {min, max} | "wild*card" | "!negated"`. Strings match case-insensitively.
+    #[serde(default, rename = "where")]
+    pub where_: Option<IndexMap<String, FilterValues>>,
+    /// A row expression that must be true, e.g. `t_exptime > 1000 and calib_level in [2, 3]`.
+    #[serde(default)]
+    pub expr: Option<String>,
+}
+
+/// `select` and `drop` steps.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnsStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// Column names.
+    pub columns: Vec<String>,
+}
+
+/// `rename` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// `old_name: new_name`.
+    pub columns: IndexMap<String, String>,
+}
+
+/// A derived column: an expression, or an expression with a type and metadata.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DeriveSpec {
+    Full(DeriveDecl),
+    Expr(String),
+}
+
+/// A derived column with a declared type and metadata.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveDecl {
+    /// Row expression, e.g. `obs_title[:80]`.
+    pub expr: String,
+    #[serde(rename = "type", default)]
+    pub ty: Option<DataType>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub ucd: Option<String>,
+}
+
+/// `derive` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// `new_column: expression`, evaluated in order (a later column may use an earlier one).
+    pub columns: IndexMap<String, DeriveSpec>,
+}
+
+/// Where nulls sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NullsOrder {
+    First,
+    Last,
+}
+
+/// A sort key: `column`, `-column` (descending), or a full declaration.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SortKeySpec {
+    Full(SortKeyDecl),
+    Name(String),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SortKeyDecl {
+    pub column: String,
+    #[serde(default)]
+    pub descending: bool,
+    /// Where nulls go (default: last).
+    #[serde(default)]
+    pub nulls: Option<NullsOrder>,
+}
+
+/// `sort` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SortStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// Sort keys, most significant first.
+    pub by: Vec<SortKeySpec>,
+}
+
+/// Which duplicate to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepSpec {
+    First,
+    Last,
+}
+
+/// `unique` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UniqueStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// Key columns (all columns when omitted), e.g. `[dataURI]`.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Keep the first (default) or last row of each key.
+    #[serde(default)]
+    pub keep: Option<KeepSpec>,
+}
+
+/// `head` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeadStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// Number of rows to keep.
+    pub n: u64,
+}
+
+/// `union` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnionStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input steps, stacked in this order.
+    pub from: Vec<String>,
+    /// Add a column of this name holding the name of the step each row came from.
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// Join kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinHowSpec {
+    Inner,
+    Left,
+}
+
+/// Join keys: names shared by both sides, or `left_column: right_column`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum JoinOn {
+    Same(Vec<String>),
+    Pairs(IndexMap<String, String>),
+}
+
+/// `join` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The left input step.
+    pub left: String,
+    /// The right input step.
+    pub right: String,
+    /// Key columns.
+    pub on: JoinOn,
+    /// `inner` (default) or `left`.
+    #[serde(default)]
+    pub how: Option<JoinHowSpec>,
+    /// Suffixes for non-key columns present on both sides (default `["_1", "_2"]`).
+    #[serde(default)]
+    pub suffixes: Option<(String, String)>,
+}
+
+/// `group` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The input step.
+    pub from: String,
+    /// Key columns.
+    pub by: Vec<String>,
+    /// `output_column: function`, where function is `count`, `count_distinct(col)`,
+    /// `sum(col)`, `min(col)`, `max(col)`, `mean(col)`, `first(col)` or
+    /// `concat(col)` (distinct values joined with `;`).
+    #[serde(default)]
+    pub aggregates: IndexMap<String, String>,
+}
+
+/// Bounds on a row count.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RowsCheck {
+    Exactly(u64),
+    Range(RowsRange),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RowsRange {
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+}
+
+/// `assert` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssertStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The table to check.
+    pub from: String,
+    /// Row count: exactly `n`, or `{min, max}`.
+    #[serde(default)]
+    pub rows: Option<RowsCheck>,
+    /// Columns that must have no nulls.
+    #[serde(default)]
+    pub not_null: Vec<String>,
+    /// Column sets whose values must be unique: `[dataURI]` or `[[obs_id, filters]]`.
+    #[serde(default)]
+    pub unique: Vec<ScalarOrList>,
+    /// `column: [allowed values]`.
+    #[serde(default)]
+    pub accepted_values: IndexMap<String, Vec<Scalar>>,
+    /// A row expression every row must satisfy.
+    #[serde(default)]
+    pub expr: Option<String>,
+    /// Message printed when a check fails, e.g. "potential duplicates found".
+    #[serde(default)]
+    pub message: Option<String>,
+    /// `error` (default: fail the run) or `warn` (report and go on).
+    #[serde(default)]
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warn,
+}
+
+/// A file written from a step's result.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    /// The step whose table is written.
+    pub from: String,
+    /// Path relative to the output directory (`--out`); the extension picks the
+    /// format unless `format` is given. May use templates.
+    pub path: String,
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Write only these columns, in this order.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+}

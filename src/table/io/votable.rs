@@ -1,0 +1,1525 @@
+//! VOTable 1.4: write TABLEDATA or BINARY2; read TABLEDATA, BINARY and BINARY2.
+//!
+//! The reader streams (quick-xml over any `BufRead`; a base64 `STREAM` is
+//! decoded chunk by chunk straight from the underlying reader, so a large
+//! BINARY2 result never sits in memory as text). It reads the first `TABLE`
+//! (skipping tables in `RESOURCE type="meta"`, e.g. DataLink descriptors), keeps
+//! `INFO` elements out of the table and reports `QUERY_STATUS`: `ERROR` is an
+//! error, anything else (`OK`, `OVERFLOW`) is returned in [`VotableRead`].
+//!
+//! Types: `boolean`/`bit` → bool; `unsignedByte`/`short`/`int`/`long` → int;
+//! `float`/`double` → float; `char`/`unicodeChar` (any arraysize) → string;
+//! numeric arrays and complex numbers → their values as text joined by spaces.
+//! Nulls: `VALUES null=`, empty `TD`s, the BINARY2 null bitmap, `?` booleans,
+//! empty strings. A floating-point NaN stays NaN unless `VALUES null` says NaN.
+//!
+//! The writer emits one `RESOURCE type="results"` with one `TABLE`; strings are
+//! `char` (`unicodeChar` when the column has non-ASCII text) with
+//! `arraysize="*"`; nulls are empty `TD`s in TABLEDATA and flagged in the BINARY2
+//! bitmap. Characters XML 1.0 cannot carry (control characters other than tab,
+//! LF and CR) are written as U+FFFD.
+
+use super::{IoError, Sink, unique_names};
+use crate::table::column::ColumnBuilder;
+use crate::table::{Column, ColumnData, ColumnMeta, DataType, Table, Value, ValueRef, normalize};
+use base64::Engine;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::QName;
+use std::io::{BufRead, Write};
+
+/// How the rows of a written VOTable are serialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serialization {
+    TableData,
+    Binary2,
+}
+
+/// The `INFO name="QUERY_STATUS"` of a TAP result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryStatus {
+    /// `OK`, `OVERFLOW` or `ERROR`.
+    pub value: String,
+    /// The element's text, if any.
+    pub message: Option<String>,
+}
+
+/// A table read from a VOTable with what surrounds it.
+#[derive(Debug, Clone)]
+pub struct VotableRead {
+    pub table: Table,
+    /// The `TABLE`'s `name` attribute.
+    pub name: Option<String>,
+    /// The `TABLE`'s `DESCRIPTION`.
+    pub description: Option<String>,
+    /// The last `QUERY_STATUS` seen in the table's `RESOURCE` (TAP puts
+    /// `OVERFLOW` after the table).
+    pub query_status: Option<QueryStatus>,
+}
+
+// ---------------------------------------------------------------- writer
+
+const HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<!-- Written by mastflow -->\n\
+<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\" \
+xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+xsi:schemaLocation=\"http://www.ivoa.net/xml/VOTable/v1.3 http://www.ivoa.net/xml/VOTable/VOTable-1.4.xsd\">\n\
+<RESOURCE type=\"results\">\n";
+
+/// Write `table` as a VOTable 1.4 document with one table called `name`.
+pub fn write(table: &Table, name: &str, ser: Serialization, out: &mut dyn Write) -> Result<(), IoError> {
+    let mut sink = Sink::new(out);
+    sink.str(HEADER);
+    sink.str("<TABLE");
+    if !name.is_empty() {
+        sink.str(" name=\"");
+        escape(&mut sink, name, true);
+        sink.byte(b'"');
+    }
+    sink.str(" nrows=\"");
+    sink.int(table.num_rows() as i64);
+    sink.str("\">\n");
+    let unicode: Vec<bool> = table
+        .columns()
+        .iter()
+        .map(|c| match c.data() {
+            ColumnData::Str(s) => !s.iter().all(str::is_ascii),
+            _ => false,
+        })
+        .collect();
+    for (c, &uni) in table.columns().iter().zip(&unicode) {
+        write_field(&mut sink, c, uni);
+    }
+    sink.str("<DATA>\n");
+    match ser {
+        Serialization::TableData => write_tabledata(&mut sink, table)?,
+        Serialization::Binary2 => write_binary2(&mut sink, table, &unicode)?,
+    }
+    sink.str("</DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n");
+    sink.finish()?;
+    Ok(())
+}
+
+fn write_field(sink: &mut Sink<'_>, c: &Column, unicode: bool) {
+    sink.str("<FIELD name=\"");
+    escape(sink, &c.name, true);
+    sink.str("\" datatype=\"");
+    sink.str(match c.data_type() {
+        DataType::Bool => "boolean\"",
+        DataType::Int => "long\"",
+        DataType::Float => "double\"",
+        DataType::String if unicode => "unicodeChar\" arraysize=\"*\"",
+        DataType::String => "char\" arraysize=\"*\"",
+    });
+    for (key, v) in [("unit", &c.meta.unit), ("ucd", &c.meta.ucd), ("xtype", &c.meta.xtype)] {
+        if let Some(v) = v {
+            sink.byte(b' ');
+            sink.str(key);
+            sink.str("=\"");
+            escape(sink, v, true);
+            sink.byte(b'"');
+        }
+    }
+    match &c.meta.description {
+        Some(d) => {
+            sink.str(">\n  <DESCRIPTION>");
+            escape(sink, d, false);
+            sink.str("</DESCRIPTION>\n</FIELD>\n");
+        }
+        None => sink.str("/>\n"),
+    }
+}
+
+fn write_tabledata(sink: &mut Sink<'_>, table: &Table) -> Result<(), IoError> {
+    sink.str("<TABLEDATA>\n");
+    let columns = table.columns();
+    for i in 0..table.num_rows() {
+        sink.str("<TR>");
+        for c in columns {
+            if c.is_null(i) {
+                sink.str("<TD/>");
+                continue;
+            }
+            sink.str("<TD>");
+            match c.data() {
+                ColumnData::Bool(v) => sink.byte(if v[i] { b'T' } else { b'F' }),
+                ColumnData::Int(v) => sink.int(v[i]),
+                ColumnData::Float(v) => {
+                    let f = v[i];
+                    if f.is_finite() {
+                        sink.finite_float(f);
+                    } else if f.is_nan() {
+                        sink.str("NaN");
+                    } else if f > 0.0 {
+                        sink.str("+Inf");
+                    } else {
+                        sink.str("-Inf");
+                    }
+                }
+                ColumnData::Str(v) => escape(sink, v.get(i), false),
+            }
+            sink.str("</TD>");
+        }
+        sink.str("</TR>\n");
+        sink.maybe_flush()?;
+    }
+    sink.str("</TABLEDATA>\n");
+    Ok(())
+}
+
+/// Base64 lines of 76 characters (57 bytes each), so the output does not
+/// depend on how rows fall into chunks.
+const B64_LINE: usize = 57;
+
+fn flush_base64(sink: &mut Sink<'_>, raw: &mut Vec<u8>, all: bool) {
+    let full = if all { raw.len() } else { raw.len() / B64_LINE * B64_LINE };
+    let mut line = [0u8; 80];
+    for chunk in raw[..full].chunks(B64_LINE) {
+        let n = STANDARD
+            .encode_slice(chunk, &mut line)
+            .expect("76 bytes hold 57 encoded bytes");
+        sink.push(&line[..n]);
+        sink.byte(b'\n');
+    }
+    raw.drain(..full);
+}
+
+fn write_binary2(sink: &mut Sink<'_>, table: &Table, unicode: &[bool]) -> Result<(), IoError> {
+    sink.str("<BINARY2>\n<STREAM encoding=\"base64\">\n");
+    let columns = table.columns();
+    let nbitmap = columns.len().div_ceil(8);
+    let mut raw: Vec<u8> = Vec::with_capacity(1 << 16);
+    for i in 0..table.num_rows() {
+        let bitmap_at = raw.len();
+        raw.resize(bitmap_at + nbitmap, 0);
+        for (j, c) in columns.iter().enumerate() {
+            let null = c.is_null(i);
+            if null {
+                raw[bitmap_at + j / 8] |= 0x80 >> (j % 8);
+            }
+            match c.data() {
+                ColumnData::Bool(v) => raw.push(if null {
+                    b'?'
+                } else if v[i] {
+                    b'T'
+                } else {
+                    b'F'
+                }),
+                ColumnData::Int(v) => raw.extend_from_slice(&(if null { 0 } else { v[i] }).to_be_bytes()),
+                ColumnData::Float(v) => {
+                    raw.extend_from_slice(&(if null { f64::NAN } else { v[i] }).to_be_bytes());
+                }
+                ColumnData::Str(v) => {
+                    let s = if null { "" } else { v.get(i) };
+                    if unicode[j] {
+                        let len_at = raw.len();
+                        raw.extend_from_slice(&[0; 4]);
+                        let mut n: u32 = 0;
+                        for u in s.encode_utf16() {
+                            raw.extend_from_slice(&u.to_be_bytes());
+                            n += 1;
+                        }
+                        raw[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
+                    } else {
+                        raw.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                        raw.extend_from_slice(s.as_bytes());
+                    }
+                }
+            }
+        }
+        if raw.len() >= 1 << 15 {
+            flush_base64(sink, &mut raw, false);
+            sink.maybe_flush()?;
+        }
+    }
+    flush_base64(sink, &mut raw, true);
+    sink.str("</STREAM>\n</BINARY2>\n");
+    Ok(())
+}
+
+/// XML-escape `s` (attribute values also escape `"` and white space that
+/// attribute normalisation would otherwise turn into spaces).
+fn escape(sink: &mut Sink<'_>, s: &str, attr: bool) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let rep: &str = match c {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' if attr => "&quot;",
+            b'\n' if attr => "&#10;",
+            b'\t' if attr => "&#9;",
+            b'\r' => "&#13;",
+            b'\n' | b'\t' => continue,
+            0..=0x1f => "\u{FFFD}",
+            _ => continue,
+        };
+        sink.push(&b[start..i]);
+        sink.str(rep);
+        start = i + 1;
+    }
+    sink.push(&b[start..]);
+}
+
+// ---------------------------------------------------------------- reader
+
+/// Read the first table of a VOTable (TABLEDATA, BINARY or BINARY2).
+pub fn read<R: BufRead>(reader: R, origin: &str) -> Result<Table, IoError> {
+    read_full(reader, origin).map(|r| r.table)
+}
+
+/// Primitive VOTable datatypes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prim {
+    Boolean,
+    Bit,
+    UByte,
+    Short,
+    Int,
+    Long,
+    Float,
+    Double,
+    FloatComplex,
+    DoubleComplex,
+    Char,
+    UnicodeChar,
+}
+
+impl Prim {
+    fn parse(s: &str) -> Option<Prim> {
+        Some(match s {
+            "boolean" => Prim::Boolean,
+            "bit" => Prim::Bit,
+            "unsignedByte" => Prim::UByte,
+            "short" => Prim::Short,
+            "int" => Prim::Int,
+            "long" => Prim::Long,
+            "float" => Prim::Float,
+            "double" => Prim::Double,
+            "floatComplex" => Prim::FloatComplex,
+            "doubleComplex" => Prim::DoubleComplex,
+            "char" => Prim::Char,
+            "unicodeChar" => Prim::UnicodeChar,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element in BINARY (bits are packed separately).
+    fn size(self) -> usize {
+        match self {
+            Prim::Boolean | Prim::Bit | Prim::UByte | Prim::Char => 1,
+            Prim::Short | Prim::UnicodeChar => 2,
+            Prim::Int | Prim::Float => 4,
+            Prim::Long | Prim::Double | Prim::FloatComplex => 8,
+            Prim::DoubleComplex => 16,
+        }
+    }
+
+    fn bytes_for(self, n: usize) -> usize {
+        if self == Prim::Bit { n.div_ceil(8) } else { n * self.size() }
+    }
+}
+
+/// Elements per cell: one scalar, a fixed count, or a 4-byte count prefix times
+/// `per_item` (the product of the fixed leading dimensions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Scalar,
+    Fixed(usize),
+    Variable { per_item: usize },
+}
+
+fn parse_arraysize(s: Option<&str>) -> Option<Shape> {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Some(Shape::Scalar);
+    };
+    let dims: Vec<&str> = s.split('x').collect();
+    let mut product: usize = 1;
+    for (k, d) in dims.iter().enumerate() {
+        let last = k + 1 == dims.len();
+        if let Some(n) = d.strip_suffix('*') {
+            if !last || !(n.is_empty() || n.parse::<usize>().is_ok()) {
+                return None;
+            }
+            return Some(Shape::Variable { per_item: product });
+        }
+        product = product.checked_mul(d.parse::<usize>().ok()?)?;
+    }
+    Some(Shape::Fixed(product))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum NullValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+#[derive(Debug)]
+struct FieldSpec {
+    name: String,
+    meta: ColumnMeta,
+    datatype: String,
+    prim: Prim,
+    shape: Shape,
+    out: DataType,
+    null: Option<NullValue>,
+}
+
+impl FieldSpec {
+    fn new(name: String, meta: ColumnMeta, datatype: &str, arraysize: Option<&str>, origin: &str) -> Result<Self, IoError> {
+        let prim = Prim::parse(datatype).ok_or_else(|| {
+            IoError::format(origin, format!("FIELD `{name}`: unknown datatype `{datatype}`"))
+        })?;
+        let mut shape = parse_arraysize(arraysize).ok_or_else(|| {
+            IoError::format(
+                origin,
+                format!("FIELD `{name}`: invalid arraysize `{}`", arraysize.unwrap_or("")),
+            )
+        })?;
+        let text = matches!(prim, Prim::Char | Prim::UnicodeChar);
+        if shape == Shape::Fixed(1) && !text {
+            shape = Shape::Scalar;
+        }
+        if shape == Shape::Scalar && text {
+            shape = Shape::Fixed(1);
+        }
+        let out = if text || shape != Shape::Scalar {
+            DataType::String
+        } else {
+            match prim {
+                Prim::Boolean | Prim::Bit => DataType::Bool,
+                Prim::UByte | Prim::Short | Prim::Int | Prim::Long => DataType::Int,
+                Prim::Float | Prim::Double => DataType::Float,
+                _ => DataType::String,
+            }
+        };
+        Ok(FieldSpec {
+            name,
+            meta,
+            datatype: datatype.to_string(),
+            prim,
+            shape,
+            out,
+            null: None,
+        })
+    }
+
+    fn set_null(&mut self, s: &str) {
+        let t = s.trim();
+        self.null = match self.out {
+            DataType::Int => parse_int(t).map(NullValue::Int),
+            DataType::Float => normalize::parse_float(t).map(NullValue::Float),
+            _ => Some(NullValue::Text(s.to_string())),
+        };
+    }
+
+    fn is_null_int(&self, v: i64) -> bool {
+        self.null == Some(NullValue::Int(v))
+    }
+
+    fn is_null_float(&self, v: f64) -> bool {
+        match self.null {
+            Some(NullValue::Float(n)) => n == v || (n.is_nan() && v.is_nan()),
+            _ => false,
+        }
+    }
+
+    fn is_null_text(&self, v: &str) -> bool {
+        matches!(&self.null, Some(NullValue::Text(n)) if n == v)
+    }
+}
+
+/// An integer in VOTable text: decimal, or hexadecimal with `0x`, or a float
+/// with no fraction.
+fn parse_int(t: &str) -> Option<i64> {
+    if let Some(Value::Int(i)) = normalize::cast_value(ValueRef::Str(t), DataType::Int) {
+        return Some(i);
+    }
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(h, 16).ok().map(|u| u as i64);
+    }
+    match normalize::parse_float(t) {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(f as i64),
+        _ => None,
+    }
+}
+
+/// Push one TABLEDATA cell (its text, entities resolved).
+fn push_text(spec: &FieldSpec, b: &mut ColumnBuilder, s: &str) -> Result<(), String> {
+    match spec.out {
+        DataType::String => {
+            if s.is_empty() || spec.is_null_text(s) {
+                b.push(ValueRef::Null);
+            } else {
+                b.push(ValueRef::Str(s));
+            }
+        }
+        DataType::Int => {
+            let t = s.trim();
+            if t.is_empty() || normalize::is_null_text(t) {
+                b.push(ValueRef::Null);
+            } else {
+                let v = parse_int(t).ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
+                b.push(if spec.is_null_int(v) { ValueRef::Null } else { ValueRef::Int(v) });
+            }
+        }
+        DataType::Float => {
+            let t = s.trim();
+            if t.is_empty() || normalize::is_null_text(t) {
+                b.push(ValueRef::Null);
+            } else {
+                let v = normalize::parse_float(t).ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
+                b.push(if spec.is_null_float(v) { ValueRef::Null } else { ValueRef::Float(v) });
+            }
+        }
+        DataType::Bool => {
+            let t = s.trim();
+            if t.is_empty() || t == "?" || normalize::is_null_text(t) {
+                b.push(ValueRef::Null);
+            } else {
+                let v = normalize::parse_bool(t).ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
+                b.push(ValueRef::Bool(v));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn xml_error<R>(origin: &str, xml: &Reader<R>, e: impl std::fmt::Display) -> IoError {
+    IoError::format(
+        origin,
+        format!("invalid XML near byte {}: {e}", xml.error_position().max(0)),
+    )
+}
+
+fn local(e: &BytesStart<'_>) -> Vec<u8> {
+    e.local_name().as_ref().to_vec()
+}
+
+fn attribute(e: &BytesStart<'_>, key: &[u8], origin: &str) -> Result<Option<String>, IoError> {
+    for a in e.attributes() {
+        let a = a.map_err(|err| IoError::format(origin, format!("invalid XML attribute: {err}")))?;
+        if a.key.local_name().as_ref() == key {
+            let v = a
+                .unescape_value()
+                .map_err(|err| IoError::format(origin, format!("invalid XML attribute value: {err}")))?;
+            return Ok(Some(v.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// Append the text of a reference (`&amp;`, `&#233;`).
+fn push_ref(out: &mut String, r: &quick_xml::events::BytesRef<'_>) -> Result<(), String> {
+    if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
+        out.push(c);
+        return Ok(());
+    }
+    let name = r.decode().map_err(|e| e.to_string())?;
+    out.push(match name.as_ref() {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        other => return Err(format!("unknown XML entity `&{other};`")),
+    });
+    Ok(())
+}
+
+/// Text inside the element just opened, up to its end tag.
+fn read_text<R: BufRead>(xml: &mut Reader<R>, buf: &mut Vec<u8>, origin: &str) -> Result<String, IoError> {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    loop {
+        buf.clear();
+        match xml.read_event_into(buf).map_err(|e| xml_error(origin, xml, e))? {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => {
+                if depth == 0 {
+                    return Ok(out);
+                }
+                depth -= 1;
+            }
+            Event::Text(t) => out.push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?),
+            Event::CData(t) => out.push_str(&t.decode().map_err(|e| xml_error(origin, xml, e))?),
+            Event::GeneralRef(r) => push_ref(&mut out, &r).map_err(|e| xml_error(origin, xml, e))?,
+            Event::Eof => return Err(IoError::format(origin, "the document ends inside an element")),
+            _ => {}
+        }
+    }
+}
+
+fn skip<R: BufRead>(xml: &mut Reader<R>, name: &[u8], origin: &str) -> Result<(), IoError> {
+    let mut scratch = Vec::new();
+    xml.read_to_end_into(QName(name), &mut scratch)
+        .map(|_| ())
+        .map_err(|e| xml_error(origin, xml, e))
+}
+
+/// Read a VOTable and report its table, name, description and query status.
+pub fn read_full<R: BufRead>(reader: R, origin: &str) -> Result<VotableRead, IoError> {
+    let mut xml = Reader::from_reader(reader);
+    xml.config_mut().trim_text(false);
+    let mut buf = Vec::with_capacity(4096);
+    let mut status: Option<QueryStatus> = None;
+    // Per open RESOURCE: is it type="meta"?
+    let mut resources: Vec<bool> = Vec::new();
+    let mut found: Option<(Table, Option<String>, Option<String>)> = None;
+    let mut table_depth = 0usize;
+    let mut root_seen = false;
+    loop {
+        buf.clear();
+        let (e, empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, &xml, e))? {
+            Event::Start(e) => (e.into_owned(), false),
+            Event::Empty(e) => (e.into_owned(), true),
+            Event::End(e) => {
+                if e.local_name().as_ref() == b"RESOURCE" {
+                    resources.pop();
+                    if found.is_some() && resources.len() < table_depth {
+                        break;
+                    }
+                }
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let name = local(&e);
+        if !root_seen {
+            root_seen = true;
+            if name != b"VOTABLE" {
+                return Err(IoError::format(
+                    origin,
+                    format!(
+                        "not a VOTable: the root element is <{}>, not <VOTABLE>",
+                        String::from_utf8_lossy(&name)
+                    ),
+                ));
+            }
+        }
+        match name.as_slice() {
+            b"RESOURCE" if !empty => {
+                if found.is_some() {
+                    skip(&mut xml, e.name().as_ref(), origin)?;
+                } else {
+                    let meta = attribute(&e, b"type", origin)?.as_deref() == Some("meta");
+                    resources.push(meta);
+                }
+            }
+            b"INFO" => {
+                if attribute(&e, b"name", origin)?.as_deref() == Some("QUERY_STATUS") {
+                    let value = attribute(&e, b"value", origin)?.unwrap_or_default();
+                    let message = if empty {
+                        None
+                    } else {
+                        Some(read_text(&mut xml, &mut buf, origin)?.trim().to_string()).filter(|m| !m.is_empty())
+                    };
+                    status = Some(QueryStatus { value, message });
+                } else if !empty {
+                    skip(&mut xml, e.name().as_ref(), origin)?;
+                }
+            }
+            b"TABLE" => {
+                let in_meta = resources.last().copied().unwrap_or(false);
+                if found.is_some() || in_meta {
+                    if !empty {
+                        skip(&mut xml, e.name().as_ref(), origin)?;
+                    }
+                    continue;
+                }
+                table_depth = resources.len();
+                found = Some(read_table(&mut xml, &e, empty, origin)?);
+            }
+            _ => {}
+        }
+    }
+    if !root_seen {
+        return Err(IoError::format(origin, "not a VOTable: the document is empty"));
+    }
+    if let Some(s) = status.as_ref().filter(|s| s.value.eq_ignore_ascii_case("ERROR")) {
+        let msg = s.message.as_deref().unwrap_or("no message");
+        return Err(IoError::format(
+            origin,
+            if found.is_some() {
+                format!("the service reported an error after part of the result (QUERY_STATUS=ERROR): {msg}")
+            } else {
+                format!("the service reported an error (QUERY_STATUS=ERROR): {msg}")
+            },
+        ));
+    }
+    let Some((table, name, description)) = found else {
+        return Err(IoError::format(origin, "the VOTable holds no TABLE"));
+    };
+    Ok(VotableRead {
+        table,
+        name,
+        description,
+        query_status: status,
+    })
+}
+
+fn read_table<R: BufRead>(
+    xml: &mut Reader<R>,
+    start: &BytesStart<'_>,
+    empty: bool,
+    origin: &str,
+) -> Result<(Table, Option<String>, Option<String>), IoError> {
+    let table_name = attribute(start, b"name", origin)?;
+    let nrows: usize = attribute(start, b"nrows", origin)?
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+        .min(1 << 24);
+    let mut description = None;
+    let mut fields: Vec<FieldSpec> = Vec::new();
+    let mut builders: Vec<ColumnBuilder> = Vec::new();
+    let mut buf = Vec::with_capacity(1024);
+    let mut data_seen = false;
+    while !empty {
+        buf.clear();
+        let (e, is_empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+            Event::Start(e) => (e.into_owned(), false),
+            Event::Empty(e) => (e.into_owned(), true),
+            Event::End(e) if e.local_name().as_ref() == b"TABLE" => break,
+            Event::Eof => return Err(IoError::format(origin, "the document ends inside <TABLE>")),
+            _ => continue,
+        };
+        match local(&e).as_slice() {
+            b"FIELD" => fields.push(read_field(xml, &e, is_empty, fields.len(), origin)?),
+            b"DESCRIPTION" if !is_empty => {
+                description = Some(read_text(xml, &mut buf, origin)?.trim().to_string());
+            }
+            b"DATA" if !is_empty => {
+                if fields.is_empty() {
+                    // Nothing to read: rows without columns.
+                    skip(xml, e.name().as_ref(), origin)?;
+                    continue;
+                }
+                builders = fields.iter().map(|f| ColumnBuilder::new(f.out, nrows)).collect();
+                read_data(xml, &fields, &mut builders, origin)?;
+                data_seen = true;
+            }
+            _ => {
+                if !is_empty {
+                    skip(xml, e.name().as_ref(), origin)?;
+                }
+            }
+        }
+    }
+    if !data_seen {
+        builders = fields.iter().map(|f| ColumnBuilder::new(f.out, 0)).collect();
+    }
+    let names = unique_names(fields.iter().map(|f| f.name.clone()).collect());
+    let columns = builders
+        .into_iter()
+        .zip(fields)
+        .zip(names)
+        .map(|((b, f), name)| b.finish(name).with_meta(f.meta))
+        .collect();
+    let table = Table::new(columns).map_err(|e| IoError::format(origin, e.to_string()))?;
+    Ok((table, table_name, description))
+}
+
+fn read_field<R: BufRead>(
+    xml: &mut Reader<R>,
+    e: &BytesStart<'_>,
+    empty: bool,
+    index: usize,
+    origin: &str,
+) -> Result<FieldSpec, IoError> {
+    let name = match attribute(e, b"name", origin)? {
+        Some(n) if !n.is_empty() => n,
+        _ => attribute(e, b"ID", origin)?.unwrap_or_else(|| format!("col{}", index + 1)),
+    };
+    let datatype = attribute(e, b"datatype", origin)?
+        .ok_or_else(|| IoError::format(origin, format!("FIELD `{name}` has no datatype")))?;
+    let arraysize = attribute(e, b"arraysize", origin)?;
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let meta = ColumnMeta {
+        unit: nonempty(attribute(e, b"unit", origin)?),
+        description: None,
+        ucd: nonempty(attribute(e, b"ucd", origin)?),
+        xtype: nonempty(attribute(e, b"xtype", origin)?),
+    };
+    let mut spec = FieldSpec::new(name, meta, &datatype, arraysize.as_deref(), origin)?;
+    if empty {
+        return Ok(spec);
+    }
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        buf.clear();
+        let (c, is_empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+            Event::Start(c) => (c.into_owned(), false),
+            Event::Empty(c) => (c.into_owned(), true),
+            Event::End(_) => break,
+            Event::Eof => return Err(IoError::format(origin, "the document ends inside <FIELD>")),
+            _ => continue,
+        };
+        match local(&c).as_slice() {
+            b"DESCRIPTION" if !is_empty => {
+                let d = read_text(xml, &mut buf, origin)?;
+                spec.meta.description = Some(d.trim().to_string()).filter(|d| !d.is_empty());
+            }
+            b"VALUES" => {
+                if let Some(n) = attribute(&c, b"null", origin)? {
+                    spec.set_null(&n);
+                }
+                if !is_empty {
+                    skip(xml, c.name().as_ref(), origin)?;
+                }
+            }
+            _ => {
+                if !is_empty {
+                    skip(xml, c.name().as_ref(), origin)?;
+                }
+            }
+        }
+    }
+    Ok(spec)
+}
+
+fn read_data<R: BufRead>(
+    xml: &mut Reader<R>,
+    fields: &[FieldSpec],
+    builders: &mut [ColumnBuilder],
+    origin: &str,
+) -> Result<(), IoError> {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        buf.clear();
+        let (e, empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+            Event::Start(e) => (e.into_owned(), false),
+            Event::Empty(e) => (e.into_owned(), true),
+            Event::End(e) if e.local_name().as_ref() == b"DATA" => return Ok(()),
+            Event::Eof => return Err(IoError::format(origin, "the document ends inside <DATA>")),
+            _ => continue,
+        };
+        match local(&e).as_slice() {
+            _ if empty => {}
+            b"TABLEDATA" => read_tabledata(xml, fields, builders, origin)?,
+            kind @ (b"BINARY" | b"BINARY2") => {
+                let binary2 = kind == b"BINARY2";
+                let label = if binary2 { "BINARY2" } else { "BINARY" };
+                // Find the STREAM.
+                loop {
+                    buf.clear();
+                    match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+                        Event::Start(s) if s.local_name().as_ref() == b"STREAM" => {
+                            if attribute(&s, b"href", origin)?.is_some() {
+                                return Err(IoError::format(
+                                    origin,
+                                    format!("{label} STREAM with href (data in another file) is not supported"),
+                                ));
+                            }
+                            let enc = attribute(&s, b"encoding", origin)?.unwrap_or_default();
+                            if enc != "base64" {
+                                return Err(IoError::format(
+                                    origin,
+                                    format!("{label} STREAM encoding `{enc}` is not supported; only base64 is"),
+                                ));
+                            }
+                            read_binary(xml, fields, builders, binary2, origin)?;
+                        }
+                        Event::Empty(s) if s.local_name().as_ref() == b"STREAM" => {}
+                        Event::End(s) if s.local_name().as_ref() == kind => break,
+                        Event::Eof => return Err(IoError::format(origin, format!("the document ends inside <{label}>"))),
+                        _ => {}
+                    }
+                }
+            }
+            b"FITS" => {
+                return Err(IoError::format(
+                    origin,
+                    "FITS serialisation inside VOTable is not supported; ask the service for TABLEDATA or BINARY2",
+                ));
+            }
+            _ => skip(xml, e.name().as_ref(), origin)?,
+        }
+    }
+}
+
+fn read_tabledata<R: BufRead>(
+    xml: &mut Reader<R>,
+    fields: &[FieldSpec],
+    builders: &mut [ColumnBuilder],
+    origin: &str,
+) -> Result<(), IoError> {
+    let n = fields.len();
+    let mut buf = Vec::with_capacity(4096);
+    let mut cell = String::new();
+    let mut in_td = false;
+    let mut col = 0usize;
+    let mut row = 0usize;
+    let cell_error = |row: usize, col: usize, msg: String| {
+        IoError::format(
+            origin,
+            format!("TABLEDATA row {}, column `{}`: {msg}", row + 1, fields[col].name),
+        )
+    };
+    let too_many = |row: usize| {
+        IoError::format(
+            origin,
+            format!("TABLEDATA row {} has more cells than the {n} FIELDs", row + 1),
+        )
+    };
+    loop {
+        buf.clear();
+        match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+            Event::Start(e) => match e.local_name().as_ref() {
+                b"TD" => {
+                    if col >= n {
+                        return Err(too_many(row));
+                    }
+                    in_td = true;
+                    cell.clear();
+                }
+                b"TR" => col = 0,
+                other => {
+                    return Err(IoError::format(
+                        origin,
+                        format!(
+                            "TABLEDATA row {}: unexpected <{}>",
+                            row + 1,
+                            String::from_utf8_lossy(other)
+                        ),
+                    ));
+                }
+            },
+            Event::Empty(e) => match e.local_name().as_ref() {
+                b"TD" => {
+                    if col >= n {
+                        return Err(too_many(row));
+                    }
+                    push_text(&fields[col], &mut builders[col], "").map_err(|m| cell_error(row, col, m))?;
+                    col += 1;
+                }
+                b"TR" => {
+                    for b in builders.iter_mut() {
+                        b.push(ValueRef::Null);
+                    }
+                    row += 1;
+                }
+                _ => {}
+            },
+            Event::Text(t) if in_td => cell.push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?),
+            Event::CData(t) if in_td => cell.push_str(&t.decode().map_err(|e| xml_error(origin, xml, e))?),
+            Event::GeneralRef(r) if in_td => push_ref(&mut cell, &r).map_err(|m| cell_error(row, col, m))?,
+            Event::End(e) => match e.local_name().as_ref() {
+                b"TD" => {
+                    push_text(&fields[col], &mut builders[col], &cell).map_err(|m| cell_error(row, col, m))?;
+                    in_td = false;
+                    col += 1;
+                }
+                b"TR" => {
+                    for b in builders[col.min(n)..].iter_mut() {
+                        b.push(ValueRef::Null);
+                    }
+                    col = 0;
+                    row += 1;
+                }
+                b"TABLEDATA" => return Ok(()),
+                _ => {}
+            },
+            Event::Eof => return Err(IoError::format(origin, "the document ends inside <TABLEDATA>")),
+            _ => {}
+        }
+    }
+}
+
+/// Lenient base64: padding optional, whitespace stripped before decoding.
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Decode the base64 text of a STREAM straight from the underlying reader,
+/// up to (not including) the `<` of `</STREAM>`, and parse rows as they
+/// complete.
+fn read_binary<R: BufRead>(
+    xml: &mut Reader<R>,
+    fields: &[FieldSpec],
+    builders: &mut [ColumnBuilder],
+    binary2: bool,
+    origin: &str,
+) -> Result<(), IoError> {
+    let label = if binary2 { "BINARY2" } else { "BINARY" };
+    let mut pending: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut raw: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut pos = 0usize;
+    let mut row = 0usize;
+    let mut done = false;
+    let mut scratch = String::new();
+    while !done {
+        {
+            let mut stream = xml.stream();
+            let chunk = stream.fill_buf().map_err(|e| IoError::io(origin, e))?;
+            if chunk.is_empty() {
+                return Err(IoError::format(origin, format!("the document ends inside the {label} STREAM")));
+            }
+            let (take, end) = match chunk.iter().position(|&b| b == b'<') {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            pending.extend(chunk[..take].iter().copied().filter(|b| !b.is_ascii_whitespace()));
+            stream.consume(take);
+            done = end;
+        }
+        let usable = if done { pending.len() } else { pending.len() / 4 * 4 };
+        if usable > 0 {
+            let start = raw.len();
+            raw.resize(start + usable.div_ceil(4) * 3, 0);
+            let got = B64.decode_slice(&pending[..usable], &mut raw[start..]).map_err(|e| {
+                IoError::format(origin, format!("{label} STREAM near row {}: invalid base64: {e}", row + 1))
+            })?;
+            raw.truncate(start + got);
+            pending.drain(..usable);
+        }
+        while let Some(len) = row_len(fields, &raw[pos..], binary2) {
+            if len == 0 {
+                return Err(IoError::format(origin, format!("{label} rows of zero bytes cannot be read")));
+            }
+            decode_row(fields, builders, &raw[pos..pos + len], binary2, &mut scratch)
+                .map_err(|m| IoError::format(origin, format!("{label} row {}: {m}", row + 1)))?;
+            pos += len;
+            row += 1;
+        }
+        raw.drain(..pos);
+        pos = 0;
+    }
+    if !raw.is_empty() {
+        return Err(IoError::format(
+            origin,
+            format!(
+                "{label} STREAM is truncated: {} bytes left after row {row} do not make a whole row",
+                raw.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The byte length of the row at the start of `data`, if it is all there.
+fn row_len(fields: &[FieldSpec], data: &[u8], binary2: bool) -> Option<usize> {
+    let mut at = if binary2 { fields.len().div_ceil(8) } else { 0 };
+    for f in fields {
+        let n = match f.shape {
+            Shape::Scalar => f.prim.size(),
+            Shape::Fixed(n) => f.prim.bytes_for(n),
+            Shape::Variable { per_item } => {
+                let count = u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize;
+                4 + f.prim.bytes_for(count.checked_mul(per_item)?)
+            }
+        };
+        at = at.checked_add(n)?;
+        if at > data.len() {
+            return None;
+        }
+    }
+    (at <= data.len()).then_some(at)
+}
+
+fn be<const N: usize>(b: &[u8]) -> [u8; N] {
+    b[..N].try_into().expect("row_len checked the length")
+}
+
+/// f32 to f64 through its shortest decimal form, so 0.1f32 reads as 0.1.
+fn widen(x: f32) -> f64 {
+    if x.is_finite() {
+        let mut b = ryu::Buffer::new();
+        b.format_finite(x).parse().unwrap_or(x as f64)
+    } else {
+        x as f64
+    }
+}
+
+fn decode_row(
+    fields: &[FieldSpec],
+    builders: &mut [ColumnBuilder],
+    row: &[u8],
+    binary2: bool,
+    scratch: &mut String,
+) -> Result<(), String> {
+    let nbitmap = if binary2 { fields.len().div_ceil(8) } else { 0 };
+    let bitmap = &row[..nbitmap];
+    let mut at = nbitmap;
+    for (j, (f, b)) in fields.iter().zip(builders.iter_mut()).enumerate() {
+        let flagged = binary2 && bitmap[j / 8] & (0x80 >> (j % 8)) != 0;
+        let (count, start) = match f.shape {
+            Shape::Scalar => (1, at),
+            Shape::Fixed(n) => (n, at),
+            Shape::Variable { per_item } => {
+                let c = u32::from_be_bytes(be::<4>(&row[at..])) as usize * per_item;
+                (c, at + 4)
+            }
+        };
+        let end = start + f.prim.bytes_for(count);
+        let bytes = &row[start..end];
+        at = end;
+        if flagged {
+            b.push(ValueRef::Null);
+            continue;
+        }
+        if f.shape == Shape::Scalar {
+            push_scalar(f, b, bytes);
+        } else {
+            scratch.clear();
+            array_text(f, bytes, count, scratch);
+            if scratch.is_empty() || f.is_null_text(scratch) {
+                b.push(ValueRef::Null);
+            } else {
+                b.push(ValueRef::Str(scratch));
+            }
+        }
+    }
+    debug_assert_eq!(at, row.len());
+    Ok(())
+}
+
+fn bool_byte(c: u8) -> Option<bool> {
+    match c {
+        b'T' | b't' | b'1' => Some(true),
+        b'F' | b'f' | b'0' => Some(false),
+        _ => None,
+    }
+}
+
+fn push_scalar(f: &FieldSpec, b: &mut ColumnBuilder, bytes: &[u8]) {
+    let int = |v: i64| if f.is_null_int(v) { ValueRef::Null } else { ValueRef::Int(v) };
+    let float = |v: f64| if f.is_null_float(v) { ValueRef::Null } else { ValueRef::Float(v) };
+    let v = match f.prim {
+        Prim::Boolean => bool_byte(bytes[0]).map_or(ValueRef::Null, ValueRef::Bool),
+        Prim::Bit => ValueRef::Bool(bytes[0] & 0x80 != 0),
+        Prim::UByte => int(bytes[0] as i64),
+        Prim::Short => int(i16::from_be_bytes(be(bytes)) as i64),
+        Prim::Int => int(i32::from_be_bytes(be(bytes)) as i64),
+        Prim::Long => int(i64::from_be_bytes(be(bytes))),
+        Prim::Float => float(widen(f32::from_be_bytes(be(bytes)))),
+        Prim::Double => float(f64::from_be_bytes(be(bytes))),
+        // Complex scalars are Shape::Fixed text, chars are strings: not here.
+        _ => ValueRef::Null,
+    };
+    b.push(v);
+}
+
+fn push_float_text(out: &mut String, x: f64, single: bool) {
+    if x.is_finite() {
+        let mut b = ryu::Buffer::new();
+        if single {
+            out.push_str(b.format_finite(x as f32));
+        } else {
+            out.push_str(b.format_finite(x));
+        }
+    } else if x.is_nan() {
+        out.push_str("NaN");
+    } else if x > 0.0 {
+        out.push_str("+Inf");
+    } else {
+        out.push_str("-Inf");
+    }
+}
+
+/// A non-scalar cell as text: strings decoded (trailing NULs dropped), other
+/// arrays as their elements joined by spaces.
+fn array_text(f: &FieldSpec, bytes: &[u8], count: usize, out: &mut String) {
+    match f.prim {
+        Prim::Char => {
+            let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
+            let s = &bytes[..end];
+            match std::str::from_utf8(s) {
+                Ok(t) => out.push_str(t),
+                // Not UTF-8: take the bytes as Latin-1.
+                Err(_) => out.extend(s.iter().map(|&c| c as char)),
+            }
+        }
+        Prim::UnicodeChar => {
+            let units = bytes
+                .chunks_exact(2)
+                .map(|u| u16::from_be_bytes([u[0], u[1]]))
+                .take_while(|&u| u != 0);
+            out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+        }
+        _ => {
+            let sep = |out: &mut String| {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+            };
+            let mut ib = itoa::Buffer::new();
+            match f.prim {
+                Prim::Bit => {
+                    for k in 0..count {
+                        sep(out);
+                        out.push(if bytes[k / 8] & (0x80 >> (k % 8)) != 0 { '1' } else { '0' });
+                    }
+                }
+                Prim::Boolean => {
+                    for &c in bytes {
+                        sep(out);
+                        out.push(match bool_byte(c) {
+                            Some(true) => 'T',
+                            Some(false) => 'F',
+                            None => '?',
+                        });
+                    }
+                }
+                Prim::UByte => {
+                    for &c in bytes {
+                        sep(out);
+                        out.push_str(ib.format(c));
+                    }
+                }
+                Prim::Short => {
+                    for c in bytes.chunks_exact(2) {
+                        sep(out);
+                        out.push_str(ib.format(i16::from_be_bytes(be(c))));
+                    }
+                }
+                Prim::Int => {
+                    for c in bytes.chunks_exact(4) {
+                        sep(out);
+                        out.push_str(ib.format(i32::from_be_bytes(be(c))));
+                    }
+                }
+                Prim::Long => {
+                    for c in bytes.chunks_exact(8) {
+                        sep(out);
+                        out.push_str(ib.format(i64::from_be_bytes(be(c))));
+                    }
+                }
+                Prim::Float | Prim::FloatComplex => {
+                    for c in bytes.chunks_exact(4) {
+                        sep(out);
+                        push_float_text(out, f32::from_be_bytes(be(c)) as f64, true);
+                    }
+                }
+                Prim::Double | Prim::DoubleComplex => {
+                    for c in bytes.chunks_exact(8) {
+                        sep(out);
+                        push_float_text(out, f64::from_be_bytes(be(c)), false);
+                    }
+                }
+                Prim::Char | Prim::UnicodeChar => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::io::testutil::{assert_same_data, assert_same_meta, column, sample};
+
+    fn to_bytes(t: &Table, ser: Serialization) -> Vec<u8> {
+        let mut out = Vec::new();
+        write(t, "sample", ser, &mut out).unwrap();
+        out
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/fixtures/formats/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn roundtrip_tabledata_and_binary2() {
+        let t = sample();
+        for ser in [Serialization::TableData, Serialization::Binary2] {
+            let out = to_bytes(&t, ser);
+            assert_eq!(out, to_bytes(&t, ser), "deterministic");
+            let back = read_full(out.as_slice(), "t.vot").unwrap();
+            assert_same_data(&t, &back.table);
+            assert_same_meta(&t, &back.table);
+            assert_eq!(back.name.as_deref(), Some("sample"));
+            // Also through a reader that hands out a few bytes at a time.
+            let slow = std::io::BufReader::with_capacity(7, out.as_slice());
+            assert_same_data(&t, &read(slow, "t.vot").unwrap());
+        }
+    }
+
+    #[test]
+    fn tabledata_text() {
+        let text = String::from_utf8(to_bytes(&sample(), Serialization::TableData)).unwrap();
+        assert!(text.contains("<TABLE name=\"sample\" nrows=\"5\">\n"), "{text}");
+        assert!(text.contains("<FIELD name=\"flag\" datatype=\"boolean\" ucd=\"meta.code\">\n  <DESCRIPTION>a flag</DESCRIPTION>\n</FIELD>\n"), "{text}");
+        assert!(text.contains("<FIELD name=\"s\" datatype=\"unicodeChar\" arraysize=\"*\" ucd=\"meta.id\">"), "{text}");
+        assert!(text.contains("<FIELD name=\"t\" datatype=\"char\" arraysize=\"*\" xtype=\"timestamp\"/>"), "{text}");
+        assert!(text.contains("<DESCRIPTION>a count, with \"quotes\" &amp; &lt;angles&gt;</DESCRIPTION>"), "{text}");
+        assert!(text.contains("<TR><TD>F</TD><TD/><TD>NaN</TD><TD>-Inf</TD><TD>a,b \"q\"</TD><TD/></TR>\n"), "{text}");
+        assert!(text.contains("<TD>+Inf</TD>"), "{text}");
+        assert!(text.contains("<TD>&lt;&amp;&gt; 'x'</TD>"), "{text}");
+    }
+
+    #[test]
+    fn binary2_long_table_crosses_chunks() {
+        let n = 20_000;
+        let ints: Vec<ValueRef> = (0..n).map(|i| if i % 7 == 0 { ValueRef::Null } else { ValueRef::Int(i) }).collect();
+        let strs: Vec<String> = (0..n).map(|i| "é".repeat((i % 5) as usize + 1)).collect();
+        let strs: Vec<ValueRef> = strs.iter().map(|s| ValueRef::Str(s)).collect();
+        let t = Table::new(vec![column("i", DataType::Int, &ints), column("s", DataType::String, &strs)]).unwrap();
+        let out = to_bytes(&t, Serialization::Binary2);
+        assert_same_data(&t, &read(out.as_slice(), "big.vot").unwrap());
+    }
+
+    #[test]
+    fn empty_tables() {
+        let t = Table::with_schema(&[("a".into(), DataType::Int), ("b".into(), DataType::String)]);
+        for ser in [Serialization::TableData, Serialization::Binary2] {
+            let back = read(to_bytes(&t, ser).as_slice(), "e.vot").unwrap();
+            assert_eq!(back.schema(), vec![("a".into(), DataType::Int), ("b".into(), DataType::String)]);
+            assert_eq!(back.num_rows(), 0);
+            let back = read(to_bytes(&Table::empty(), ser).as_slice(), "z.vot").unwrap();
+            assert_eq!(back.num_columns(), 0);
+        }
+    }
+
+    /// The DaCHS `nulls` query, the same rows in three serialisations.
+    fn check_dachs_nulls(t: &Table, flagged_nulls: bool) {
+        assert_eq!(
+            t.column_names().collect::<Vec<_>>(),
+            ["obs_id", "target_name", "s_ra", "t_max", "t_exptime", "calib_level", "cl_or_null", "s_region"]
+        );
+        assert_eq!(
+            t.schema().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
+            [
+                DataType::String,
+                DataType::String,
+                DataType::Float,
+                DataType::Float,
+                DataType::Float,
+                DataType::Int,
+                DataType::Int,
+                DataType::String
+            ]
+        );
+        assert_eq!(t.num_rows(), 3);
+        assert_eq!(t.get(0, 0), ValueRef::Str("galex_ais_00001_nd"));
+        assert_eq!(t.get(0, 1), ValueRef::Null);
+        assert_eq!(t.get(1, 1), ValueRef::Str("POLARIS"));
+        assert_eq!(t.get(2, 1), ValueRef::Str("ORION, TRAPEZIUM"));
+        assert_eq!(t.get(1, 2), ValueRef::Float(37.95456));
+        if flagged_nulls {
+            // BINARY2 flags the NULL t_max in its bitmap.
+            assert_eq!(t.get(0, 3), ValueRef::Null);
+        } else {
+            // TABLEDATA and BINARY carry it as NaN, which stays NaN.
+            assert!(matches!(t.get(0, 3), ValueRef::Float(f) if f.is_nan()));
+        }
+        assert_eq!(t.get(1, 3), ValueRef::Float(56000.01));
+        assert_eq!(t.get(2, 4), ValueRef::Float(600.0));
+        assert_eq!(t.get(0, 5), ValueRef::Int(2));
+        assert_eq!(t.get(0, 6), ValueRef::Int(2));
+        assert_eq!(t.get(1, 6), ValueRef::Null, "VALUES null=-32768");
+        assert_eq!(t.get(2, 6), ValueRef::Null);
+        assert_eq!(
+            t.get(0, 7),
+            ValueRef::Str("149.98000000000027 2.1800000000000006 150.01999999999984 2.1800000000000006 150.01999999999984 2.219999999999999 149.98000000000027 2.219999999999999")
+        );
+        let ra = &t.column("s_ra").unwrap().meta;
+        assert_eq!(ra.unit.as_deref(), Some("deg"));
+        assert_eq!(ra.ucd.as_deref(), Some("pos.eq.ra;meta.main"));
+        assert_eq!(ra.description.as_deref(), Some("Centre RA (ICRS)"));
+        let region = &t.column("s_region").unwrap().meta;
+        assert_eq!(region.xtype.as_deref(), Some("polygon"));
+    }
+
+    #[test]
+    fn dachs_tabledata() {
+        let r = read_full(fixture("dachs_nulls_td.vot").as_slice(), "dachs_nulls_td.vot").unwrap();
+        check_dachs_nulls(&r.table, false);
+        assert_eq!(r.name.as_deref(), Some("obs"));
+        assert_eq!(r.description.as_deref(), Some("Invented MAST-like observation rows."));
+        assert_eq!(
+            r.query_status,
+            Some(QueryStatus {
+                value: "OK".into(),
+                message: Some("Query successful".into())
+            })
+        );
+    }
+
+    #[test]
+    fn dachs_binary() {
+        let t = read(fixture("dachs_nulls_binary.vot").as_slice(), "dachs_nulls_binary.vot").unwrap();
+        check_dachs_nulls(&t, false);
+    }
+
+    #[test]
+    fn dachs_binary2() {
+        let t = read(fixture("dachs_nulls_b2.vot").as_slice(), "dachs_nulls_b2.vot").unwrap();
+        check_dachs_nulls(&t, true);
+    }
+
+    #[test]
+    fn dachs_cone_and_overflow() {
+        let t = read(fixture("dachs_cone_td.vot").as_slice(), "cone").unwrap();
+        assert_eq!(t.column_names().collect::<Vec<_>>(), ["obs_id", "s_ra", "s_dec", "dist"]);
+        assert_eq!(t.num_rows(), 4);
+        assert_eq!(t.get(0, 0), ValueRef::Str("jw90001-o001_t001_nircam_clear-f200w"));
+        assert_eq!(t.get(1, 3), ValueRef::Float(0.00044123369618935743));
+        assert_eq!(t.get(3, 2), ValueRef::Float(54.4));
+        assert_eq!(t.column("dist").unwrap().meta.ucd.as_deref(), Some("pos.angDistance"));
+
+        let r = read_full(fixture("dachs_overflow.vot").as_slice(), "overflow").unwrap();
+        assert_eq!(r.table.num_rows(), 5);
+        assert_eq!(r.table.get(4, 0), ValueRef::Str("jw90001-o001_t001_miri_f770w"));
+        assert_eq!(r.query_status.map(|s| s.value).as_deref(), Some("OVERFLOW"));
+    }
+
+    #[test]
+    fn dachs_error_document() {
+        let err = read(fixture("dachs_error.vot").as_slice(), "error.vot").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "error.vot: the service reported an error (QUERY_STATUS=ERROR): Field query: No such field known: column 'nope' could not be located in table metadata"
+        );
+    }
+
+    #[test]
+    fn all_tap_datatypes() {
+        // One row in TABLEDATA, the same row in BINARY and in BINARY2.
+        let fields = r#"<FIELD name="bo" datatype="boolean"/><FIELD name="bi" datatype="bit"/>
+<FIELD name="ub" datatype="unsignedByte"><VALUES null="255"/></FIELD><FIELD name="sh" datatype="short"/>
+<FIELD name="in" datatype="int"/><FIELD name="lo" datatype="long"/><FIELD name="fl" datatype="float"/>
+<FIELD name="do" datatype="double"><VALUES null="NaN"/></FIELD><FIELD name="c1" datatype="char"/>
+<FIELD name="c8" datatype="char" arraysize="8"/><FIELD name="cv" datatype="char" arraysize="*"/>
+<FIELD name="u4" datatype="unicodeChar" arraysize="4"/><FIELD name="uv" datatype="unicodeChar" arraysize="10*"/>
+<FIELD name="da" datatype="double" arraysize="2"/><FIELD name="ia" datatype="int" arraysize="*"/>"#;
+        let td = format!(
+            "<VOTABLE><RESOURCE><TABLE>{fields}<DATA><TABLEDATA>\
+<TR><TD>T</TD><TD>1</TD><TD>255</TD><TD>-5</TD><TD>70000</TD><TD>-9000000000</TD><TD>0.1</TD><TD>NaN</TD>\
+<TD>x</TD><TD>abc</TD><TD>a &amp; b</TD><TD>Ωé</TD><TD>日本</TD><TD>1.5 -Inf</TD><TD>1 2 3</TD></TR>\
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"
+        );
+        let mut row: Vec<u8> = Vec::new();
+        row.push(b'T');
+        row.push(0x80);
+        row.push(255);
+        row.extend((-5i16).to_be_bytes());
+        row.extend(70000i32.to_be_bytes());
+        row.extend((-9_000_000_000i64).to_be_bytes());
+        row.extend(0.1f32.to_be_bytes());
+        row.extend(f64::NAN.to_be_bytes());
+        row.push(b'x');
+        row.extend(b"abc\0\0\0\0\0");
+        row.extend(5u32.to_be_bytes());
+        row.extend(b"a & b");
+        for u in "Ωé\0\0".encode_utf16() {
+            row.extend(u.to_be_bytes());
+        }
+        row.extend(2u32.to_be_bytes());
+        for u in "日本".encode_utf16() {
+            row.extend(u.to_be_bytes());
+        }
+        row.extend(1.5f64.to_be_bytes());
+        row.extend(f64::NEG_INFINITY.to_be_bytes());
+        row.extend(3u32.to_be_bytes());
+        for i in 1i32..=3 {
+            row.extend(i.to_be_bytes());
+        }
+        let binary = |kind: &str, bytes: &[u8]| {
+            format!(
+                "<VOTABLE><RESOURCE><TABLE>{fields}<DATA><{kind}><STREAM encoding='base64'>\n{}\n</STREAM></{kind}></DATA></TABLE></RESOURCE></VOTABLE>",
+                STANDARD.encode(bytes)
+            )
+        };
+        let mut row2 = vec![0u8, 0u8];
+        row2.extend(&row);
+        let expect = |t: &Table| {
+            use ValueRef::*;
+            let got: Vec<ValueRef> = (0..t.num_columns()).map(|j| t.get(0, j)).collect();
+            assert_eq!(
+                got,
+                vec![
+                    Bool(true),
+                    Bool(true),
+                    Null,
+                    Int(-5),
+                    Int(70000),
+                    Int(-9_000_000_000),
+                    Float(0.1),
+                    Null,
+                    Str("x"),
+                    Str("abc"),
+                    Str("a & b"),
+                    Str("Ωé"),
+                    Str("日本"),
+                    Str("1.5 -Inf"),
+                    Str("1 2 3")
+                ]
+            );
+        };
+        expect(&read(td.as_bytes(), "td").unwrap());
+        expect(&read(binary("BINARY", &row).as_bytes(), "binary").unwrap());
+        expect(&read(binary("BINARY2", &row2).as_bytes(), "binary2").unwrap());
+        // Two rows in BINARY2, the second all flagged null.
+        let mut two = row2.clone();
+        let mut nulls = vec![0xFFu8, 0xFE];
+        nulls.extend(&row);
+        two.extend(&nulls);
+        let t = read(binary("BINARY2", &two).as_bytes(), "binary2").unwrap();
+        assert_eq!(t.num_rows(), 2);
+        assert!((0..t.num_columns()).all(|j| t.get(1, j) == ValueRef::Null));
+    }
+
+    #[test]
+    fn skips_meta_resources_and_dedupes_names() {
+        let doc = r#"<?xml version="1.0"?><vot:VOTABLE xmlns:vot="http://www.ivoa.net/xml/VOTable/v1.3">
+<vot:RESOURCE type="meta"><vot:TABLE><vot:FIELD name="z" datatype="int"/></vot:TABLE></vot:RESOURCE>
+<vot:RESOURCE type="results"><vot:INFO name="QUERY_STATUS" value="OK"/><vot:TABLE>
+<vot:FIELD name="id" datatype="long"/><vot:FIELD name="id" datatype="long"/><vot:PARAM name="p" datatype="int" value="1"/>
+<vot:DATA><vot:TABLEDATA><vot:TR><vot:TD>1</vot:TD><vot:TD>2</vot:TD></vot:TR><vot:TR><vot:TD>3</vot:TD></vot:TR></vot:TABLEDATA></vot:DATA>
+</vot:TABLE></vot:RESOURCE></vot:VOTABLE>"#;
+        let t = read(doc.as_bytes(), "ns.vot").unwrap();
+        assert_eq!(t.column_names().collect::<Vec<_>>(), ["id", "id_2"]);
+        assert_eq!(t.get(0, 1), ValueRef::Int(2));
+        assert_eq!(t.get(1, 1), ValueRef::Null, "short row filled with null");
+    }
+
+    #[test]
+    fn malformed_input() {
+        let cases: &[(&str, &str)] = &[
+            ("", "not a VOTable: the document is empty"),
+            ("<html><body/></html>", "not a VOTable: the root element is <html>"),
+            ("<VOTABLE><RESOURCE></RESOURCE></VOTABLE>", "the VOTable holds no TABLE"),
+            (
+                "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><TABLEDATA><TR><TD>x1</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
+                "TABLEDATA row 1, column `a`: `x1` is not a valid long",
+            ),
+            (
+                "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><TABLEDATA><TR><TD>1</TD><TD>2</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
+                "TABLEDATA row 1 has more cells than the 1 FIELDs",
+            ),
+            (
+                "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='quad'/></TABLE></RESOURCE></VOTABLE>",
+                "FIELD `a`: unknown datatype `quad`",
+            ),
+            (
+                "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><TABLEDATA><TR><TD>1</TD></TR>",
+                "the document ends inside <TABLEDATA>",
+            ),
+            (
+                "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><BINARY2><STREAM encoding='base64'>AAAA</STREAM></BINARY2></DATA></TABLE></RESOURCE></VOTABLE>",
+                "BINARY2 STREAM is truncated: 3 bytes left after row 0",
+            ),
+            (
+                "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><BINARY><STREAM encoding='base64'>A!!A</STREAM></BINARY></DATA></TABLE></RESOURCE></VOTABLE>",
+                "BINARY STREAM near row 1: invalid base64",
+            ),
+            (
+                "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><BINARY><STREAM encoding='gzip'>AAAA</STREAM></BINARY></DATA></TABLE></RESOURCE></VOTABLE>",
+                "BINARY STREAM encoding `gzip` is not supported",
+            ),
+            ("<VOTABLE><RESOURCE><TABLE></RESOURCE></VOTABLE>", "invalid XML"),
+        ];
+        for (doc, want) in cases {
+            let err = read(doc.as_bytes(), "bad.vot").unwrap_err().to_string();
+            assert!(err.starts_with("bad.vot: "), "{err}");
+            assert!(err.contains(want), "for {doc:?}: got {err:?}, want {want:?}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The checked model: what `validate` produces and every later stage reads.
+//!
+//! Names are resolved to step ids, params are typed and resolved, columns are
+//! known where they can be, expressions and templates have been parsed. Each
+//! step keeps its source span so run-time errors can point at it too.
+
+use crate::diag::Source;
+use crate::manifest::spans::Span;
+use crate::table::filter::Filter;
+use crate::table::io::Format;
+use crate::table::ops::{Agg, JoinHow, Keep, SortKey};
+use crate::table::{ColumnMeta, DataType, Table};
+use indexmap::IndexMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Index of a step in [`Manifest::steps`].
+pub type StepId = usize;
+
+/// A resolved parameter value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+impl ParamValue {
+    pub fn to_jinja(&self) -> minijinja::Value {
+        match self {
+            ParamValue::Str(s) => s.as_str().into(),
+            ParamValue::Int(i) => (*i).into(),
+            ParamValue::Float(f) => (*f).into(),
+            ParamValue::Bool(b) => (*b).into(),
+            ParamValue::List(l) => minijinja::Value::from(l.clone()),
+        }
+    }
+}
+
+/// A checked manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub name: String,
+    pub description: Option<String>,
+    pub source: Source,
+    /// SHA-256 of the manifest text.
+    pub sha256: String,
+    /// Directory that relative input paths are resolved against.
+    pub base_dir: PathBuf,
+    pub params: IndexMap<String, ParamValue>,
+    /// Environment variables templates may read, with their values now.
+    pub env: IndexMap<String, Option<String>>,
+    pub steps: Vec<Step>,
+    pub outputs: Vec<Output>,
+}
+
+impl Manifest {
+    pub fn step_id(&self, name: &str) -> Option<StepId> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+}
+
+/// A checked step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub kind: &'static str,
+    pub description: Option<String>,
+    pub op: Op,
+    /// Steps whose tables this step reads (in order).
+    pub inputs: Vec<StepId>,
+    /// Every step that must finish first: inputs, `needs`, and steps read by templates.
+    pub deps: Vec<StepId>,
+    /// Steps whose results templates or expressions of this step read.
+    pub template_deps: Vec<StepId>,
+    /// Position of the step's name in the manifest.
+    pub span: Span,
+    /// Output columns, when they can be known before running.
+    pub columns: Option<Vec<String>>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Table(TableOp),
+    Filter { from: StepId, filter: Option<Filter>, expr: Option<String> },
+    Select { from: StepId, columns: Vec<String> },
+    Drop { from: StepId, columns: Vec<String> },
+    Rename { from: StepId, columns: Vec<(String, String)> },
+    Derive { from: StepId, columns: Vec<Derived> },
+    Sort { from: StepId, keys: Vec<SortKey> },
+    Unique { from: StepId, keys: Vec<String>, keep: Keep },
+    Head { from: StepId, n: usize },
+    Union { from: Vec<StepId>, tag: Option<String> },
+    Join { left: StepId, right: StepId, on: Vec<(String, String)>, how: JoinHow, suffixes: (String, String) },
+    Group { from: StepId, by: Vec<String>, aggregates: Vec<(String, Agg)> },
+    Assert(AssertOp),
+}
+
+/// Where a `table` step's rows come from.
+#[derive(Debug, Clone)]
+pub enum TableOp {
+    /// Rows known at validation (inline, or a file with a fixed path).
+    Static { table: Arc<Table>, origin: String },
+    /// A file whose path is a template, read at run time.
+    File { path: String, format: Option<Format>, decls: Vec<(String, ColumnDecl)> },
+}
+
+/// Declared type and metadata of a column.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnDecl {
+    pub ty: Option<DataType>,
+    pub meta: ColumnMeta,
+}
+
+/// A derived column.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub name: String,
+    pub expr: String,
+    pub ty: Option<DataType>,
+    pub meta: ColumnMeta,
+}
+
+/// Checks of an `assert` step.
+#[derive(Debug, Clone, Default)]
+pub struct AssertOp {
+    pub from: StepId,
+    pub rows_min: Option<u64>,
+    pub rows_max: Option<u64>,
+    pub not_null: Vec<String>,
+    pub unique: Vec<Vec<String>>,
+    pub accepted_values: Vec<(String, Vec<crate::table::Value>)>,
+    pub expr: Option<String>,
+    pub message: Option<String>,
+    pub warn_only: bool,
+}
+
+/// A file to write.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub from: StepId,
+    /// Relative path; may be a template.
+    pub path: String,
+    pub format: Format,
+    pub columns: Option<Vec<String>>,
+    pub span: Span,
+}
