@@ -306,6 +306,8 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     let outcome = rt.block_on(exec::run(m.clone(), plan.clone(), opts, obs, async {
         let _ = tokio::signal::ctrl_c().await;
     }));
+    // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
+    rt.shutdown_background();
     let ctx = exec::base_context(&m);
     let (written, out_errors) = if outcome.interrupted { (Vec::new(), Vec::new()) } else { output::write_outputs(&m, &outcome, &ctx, &args.out) };
     let code = if outcome.interrupted {

@@ -182,12 +182,14 @@ pub fn infer_text_type<'a, I: Iterator<Item = &'a str> + Clone>(cells: I) -> Dat
     }
 }
 
-/// Build a column from text cells with a declared or inferred type.
+/// Build a column from text cells with a declared or inferred type. Empty
+/// cells and astropy's masked marker `--` are null in every column; `null`,
+/// `NULL` and `None` are null in non-string columns.
 pub fn text_column(name: &str, cells: &[&str], declared: Option<DataType>) -> Column {
     let t = declared.unwrap_or_else(|| infer_text_type(cells.iter().copied()));
     let mut b = ColumnBuilder::new(t, cells.len());
     for s in cells {
-        if t != DataType::String && is_null_text(s) || (t == DataType::String && s.is_empty()) {
+        if t != DataType::String && is_null_text(s) || (t == DataType::String && (s.is_empty() || *s == "--")) {
             b.push(ValueRef::Null);
         } else if t == DataType::String {
             b.push(ValueRef::Str(s));

@@ -349,6 +349,7 @@ fn agg_type(t: &Table, agg: &Agg) -> Result<Option<DataType>, TableError> {
         Agg::Count | Agg::CountDistinct(_) => Some(DataType::Int),
         Agg::Mean(_) => Some(DataType::Float),
         Agg::Concat(..) => Some(DataType::String),
+        Agg::Sum(c) if t.column(c)?.data_type() == DataType::Bool => Some(DataType::Int),
         Agg::Sum(c) | Agg::Min(c) | Agg::Max(c) | Agg::First(c) => Some(t.column(c)?.data_type()),
     })
 }
@@ -394,7 +395,7 @@ fn aggregate(t: &Table, rows: &[usize], agg: &Agg) -> Result<Value, TableError> 
                     seen.push(s);
                 }
             }
-            Value::Str(seen.join(sep))
+            if seen.is_empty() { Value::Null } else { Value::Str(seen.join(sep)) }
         }
     })
 }

@@ -72,10 +72,16 @@ pub fn write(table: &Table, out: &mut dyn Write) -> Result<(), IoError> {
 /// otherwise double-quoted with escapes.
 fn yaml_scalar(sink: &mut Sink<'_>, s: &str) {
     let b = s.as_bytes();
-    let plain = b.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    let plain = b
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
         && b.last().is_some_and(|c| *c != b' ')
         && b.iter().all(|&c| {
-            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/' | b'+' | b'(' | b')' | b'*' | b'^' | b';' | b' ')
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'_' | b'.' | b'-' | b'/' | b'+' | b'(' | b')' | b'*' | b'^' | b';' | b' '
+                )
         })
         && !s.contains("  ")
         && !matches!(
@@ -94,7 +100,13 @@ fn yaml_scalar(sink: &mut Sink<'_>, s: &str) {
             '\n' => sink.str("\\n"),
             '\t' => sink.str("\\t"),
             '\r' => sink.str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}' || c == '\u{feff}' => {
+            c if (c as u32) < 0x20
+                || c == '\u{7f}'
+                || c == '\u{85}'
+                || c == '\u{2028}'
+                || c == '\u{2029}'
+                || c == '\u{feff}' =>
+            {
                 sink.str(&format!("\\u{:04x}", c as u32));
             }
             c => {
@@ -174,8 +186,15 @@ fn meta_fields(meta: &serde_yaml::Value, out: &mut ColumnMeta) {
 /// Read ECSV bytes.
 pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
     let text = std::str::from_utf8(strip_bom(bytes)).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-        IoError::format(origin, format!("line {line}: text is not valid UTF-8; ECSV files are UTF-8"))
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        IoError::format(
+            origin,
+            format!("line {line}: text is not valid UTF-8; ECSV files are UTF-8"),
+        )
     })?;
 
     // Header: every leading line that starts with '#'.
@@ -198,7 +217,10 @@ pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
             match version {
                 Some(v) if v.starts_with("1.") || v.starts_with("0.9") => {}
                 Some(v) => {
-                    return Err(IoError::format(origin, format!("line 1: ECSV version `{v}` is not supported (1.0 is)")));
+                    return Err(IoError::format(
+                        origin,
+                        format!("line 1: ECSV version `{v}` is not supported (1.0 is)"),
+                    ));
                 }
                 None => {
                     return Err(IoError::format(
@@ -211,7 +233,10 @@ pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
             if content.trim() == "---" {
                 seen_separator = true;
             } else {
-                return Err(IoError::format(origin, format!("line {nlines}: expected `# ---` after the ECSV signature")));
+                return Err(IoError::format(
+                    origin,
+                    format!("line {nlines}: expected `# ---` after the ECSV signature"),
+                ));
             }
         } else {
             yaml.push_str(content);
@@ -226,10 +251,16 @@ pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
         ));
     }
     if !seen_separator {
-        return Err(IoError::format(origin, "the ECSV header has no `# ---` line"));
+        return Err(IoError::format(
+            origin,
+            "the ECSV header has no `# ---` line",
+        ));
     }
     let header: Header = serde_yaml::from_str(&yaml).map_err(|e| {
-        let at = e.location().map(|l| format!("line {}: ", l.line() as u64 + 2)).unwrap_or_default();
+        let at = e
+            .location()
+            .map(|l| format!("line {}: ", l.line() as u64 + 2))
+            .unwrap_or_default();
         IoError::format(origin, format!("{at}invalid ECSV YAML header: {e}"))
     })?;
     let delimiter = match header.delimiter.as_deref() {
@@ -247,8 +278,9 @@ pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
     let mut types = Vec::with_capacity(header.datatype.len());
     let mut metas = Vec::with_capacity(header.datatype.len());
     for (i, spec) in header.datatype.iter().enumerate() {
-        let name = scalar_string(&spec.name)
-            .ok_or_else(|| IoError::format(origin, format!("ECSV header: column {} has no name", i + 1)))?;
+        let name = scalar_string(&spec.name).ok_or_else(|| {
+            IoError::format(origin, format!("ECSV header: column {} has no name", i + 1))
+        })?;
         let datatype = spec.datatype.as_deref().unwrap_or("string");
         let mut meta = ColumnMeta {
             unit: spec.unit.as_ref().and_then(scalar_string),
@@ -270,7 +302,7 @@ pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(text[body_start..].as_bytes());
+        .from_reader(&text.as_bytes()[body_start..]);
     let mut record = ::csv::StringRecord::new();
     let line_of = |r: &::csv::StringRecord| r.position().map_or(0, |p| p.line()) + nlines;
     let read_err = |e: ::csv::Error| {
@@ -316,7 +348,9 @@ pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
         .iter()
         .zip(&cells)
         .zip(types.iter().zip(metas))
-        .map(|((name, c), (t, meta))| normalize::text_column(name, &c.cells(), Some(*t)).with_meta(meta))
+        .map(|((name, c), (t, meta))| {
+            normalize::text_column(name, &c.cells(), Some(*t)).with_meta(meta)
+        })
         .collect();
     debug_assert!(cells.iter().all(|c| c.len() == cells[0].len()));
     Table::new(columns).map_err(|e| IoError::format(origin, format!("ECSV header: {e}")))
@@ -352,7 +386,10 @@ mod tests {
 # - {name: t, datatype: string, meta: {xtype: timestamp}}\n\
 # delimiter: ','\n# schema: astropy-2.0\nflag,n,x,y,s,t\n";
         assert!(text.starts_with(expected_header), "{text}");
-        assert!(text.contains("\nFalse,,nan,-inf,\"a,b \"\"q\"\"\",\n"), "{text}");
+        assert!(
+            text.contains("\nFalse,,nan,-inf,\"a,b \"\"q\"\"\",\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -383,7 +420,10 @@ b i f s\nTrue 1 1.5 \"a b\"\nFalse \"\" nan \"\"\n\"\" 3 -inf \"\"\n";
         assert!(t.columns()[3].is_null(1));
         let s = &t.columns()[3].meta;
         assert_eq!(s.ucd.as_deref(), Some("meta.id"));
-        assert_eq!(s.description.as_deref(), Some("no: yes, \"quoted\"\nnewline"));
+        assert_eq!(
+            s.description.as_deref(),
+            Some("no: yes, \"quoted\"\nnewline")
+        );
         assert_eq!(t.columns()[2].meta.unit.as_deref(), Some("km / s"));
     }
 
@@ -416,19 +456,35 @@ b i f s\nTrue 1 1.5 \"a b\"\nFalse \"\" nan \"\"\n\"\" 3 -inf \"\"\n";
     #[test]
     fn malformed_input() {
         let err = read(b"a,b\n1,2\n", "plain.csv").unwrap_err().to_string();
-        assert!(err.starts_with("plain.csv: line 1: not an ECSV file"), "{err}");
-        let err = read(b"# %ECSV 1.0\n# ---\n# datatype: [{name: a, datatype: int64\na\n1\n", "y.ecsv")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("y.ecsv: ") && err.contains("invalid ECSV YAML header"), "{err}");
+        assert!(
+            err.starts_with("plain.csv: line 1: not an ECSV file"),
+            "{err}"
+        );
+        let err = read(
+            b"# %ECSV 1.0\n# ---\n# datatype: [{name: a, datatype: int64\na\n1\n",
+            "y.ecsv",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("y.ecsv: ") && err.contains("invalid ECSV YAML header"),
+            "{err}"
+        );
         let hdr = "# %ECSV 1.0\n# ---\n# datatype:\n# - {name: a, datatype: int64}\n# - {name: b, datatype: string}\n# delimiter: ','\n";
-        let err = read(format!("{hdr}a,c\n1,x\n").as_bytes(), "n.ecsv").unwrap_err().to_string();
-        assert!(err.contains("n.ecsv: line 7: column names"), "{err}");
-        let err = read(format!("{hdr}a,b\n1,x\n2\n").as_bytes(), "r.ecsv").unwrap_err().to_string();
-        assert!(err.contains("r.ecsv: line 9: 1 fields"), "{err}");
-        let err = read(b"# %ECSV 1.0\n# ---\n# delimiter: ';'\n# datatype: [{name: a}]\na\n", "d.ecsv")
+        let err = read(format!("{hdr}a,c\n1,x\n").as_bytes(), "n.ecsv")
             .unwrap_err()
             .to_string();
+        assert!(err.contains("n.ecsv: line 7: column names"), "{err}");
+        let err = read(format!("{hdr}a,b\n1,x\n2\n").as_bytes(), "r.ecsv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("r.ecsv: line 9: 1 fields"), "{err}");
+        let err = read(
+            b"# %ECSV 1.0\n# ---\n# delimiter: ';'\n# datatype: [{name: a}]\na\n",
+            "d.ecsv",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("delimiter `;`"), "{err}");
     }
 }

@@ -47,7 +47,11 @@ pub fn write(table: &Table, name: &str, out: &mut dyn Write) -> Result<(), IoErr
         }
         sink.byte(b'}');
     }
-    sink.str(if table.num_columns() == 0 { "], \"rows\": [" } else { "\n], \"rows\": [" });
+    sink.str(if table.num_columns() == 0 {
+        "], \"rows\": ["
+    } else {
+        "\n], \"rows\": ["
+    });
     // Keys are the same on every row: escape them once.
     let keys: Vec<Vec<u8>> = table
         .columns()
@@ -81,7 +85,11 @@ pub fn write(table: &Table, name: &str, out: &mut dyn Write) -> Result<(), IoErr
         sink.byte(b'}');
         sink.maybe_flush()?;
     }
-    sink.str(if table.num_rows() == 0 { "]}\n" } else { "\n]}\n" });
+    sink.str(if table.num_rows() == 0 {
+        "]}\n"
+    } else {
+        "\n]}\n"
+    });
     sink.finish()?;
     Ok(())
 }
@@ -151,7 +159,9 @@ fn declarations(list: &[J], origin: &str, key: &str) -> Result<Vec<ColDecl>, IoE
                 let t = if is_array {
                     Some(DataType::String)
                 } else {
-                    declared.as_deref().map(|d| normalize::declared_type(d).unwrap_or(DataType::String))
+                    declared
+                        .as_deref()
+                        .map(|d| normalize::declared_type(d).unwrap_or(DataType::String))
                 };
                 let meta = ColumnMeta {
                     unit: text_of(o.get("unit")),
@@ -196,7 +206,10 @@ pub fn read(bytes: &[u8], origin: &str) -> Result<Table, IoError> {
                 Some(J::Array(r)) => r.as_slice(),
                 None | Some(J::Null) => &[],
                 Some(_) => {
-                    return Err(IoError::format(origin, "\"rows\" (or \"data\") must be an array"));
+                    return Err(IoError::format(
+                        origin,
+                        "\"rows\" (or \"data\") must be an array",
+                    ));
                 }
             };
             from_declared(decls, rows, origin)
@@ -256,7 +269,10 @@ fn from_objects(rows: &[J], origin: &str) -> Result<Table, IoError> {
         let J::Object(o) = row else {
             return Err(IoError::format(
                 origin,
-                format!("element {} of the array is not an object; expected an array of row objects", i + 1),
+                format!(
+                    "element {} of the array is not an object; expected an array of row objects",
+                    i + 1
+                ),
             ));
         };
         for k in o.keys() {
@@ -315,7 +331,8 @@ mod tests {
                         v => v.to_owned(),
                     })
                     .collect();
-                *c = Column::from_values(c.name.clone(), &vals, Some(DataType::Float)).with_meta(c.meta.clone());
+                *c = Column::from_values(c.name.clone(), &vals, Some(DataType::Float))
+                    .with_meta(c.meta.clone());
             }
         }
         assert_same_data(&expected, &back);
@@ -361,18 +378,30 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.schema().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
-            [DataType::String, DataType::Float, DataType::Int, DataType::Bool, DataType::String]
+            [
+                DataType::String,
+                DataType::Float,
+                DataType::Int,
+                DataType::Bool,
+                DataType::String
+            ]
         );
         assert_eq!(t.get(0, 1), ValueRef::Float(494.46));
         assert_eq!(t.get(0, 3), ValueRef::Bool(true));
         assert_eq!(t.get(1, 3), ValueRef::Bool(false));
         assert_eq!(t.get(0, 4), ValueRef::Str("2022-06-05T12:00:10.430"));
-        assert!(t.columns()[1].is_null(1) && t.columns()[2].is_null(1) && t.columns()[4].is_null(1));
+        assert!(
+            t.columns()[1].is_null(1) && t.columns()[2].is_null(1) && t.columns()[4].is_null(1)
+        );
     }
 
     #[test]
     fn dachs_tap_json() {
-        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/formats/dachs_nulls.json")).unwrap();
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/formats/dachs_nulls.json"
+        ))
+        .unwrap();
         let t = read(&bytes, "dachs_nulls.json").unwrap();
         assert_eq!(t.num_rows(), 3);
         assert_eq!(t.column("s_ra").unwrap().data_type(), DataType::Float);
@@ -384,20 +413,38 @@ mod tests {
         assert!(t.column("cl_or_null").unwrap().is_null(1));
         assert_eq!(t.column("s_ra").unwrap().meta.unit.as_deref(), Some("deg"));
         assert_eq!(t.column("obs_id").unwrap().meta.unit, None);
-        assert_eq!(t.column("s_region").unwrap().meta.xtype.as_deref(), Some("polygon"));
+        assert_eq!(
+            t.column("s_region").unwrap().meta.xtype.as_deref(),
+            Some("polygon")
+        );
     }
 
     #[test]
     fn malformed_input() {
-        let err = read(b"{\"columns\": [", "bad.json").unwrap_err().to_string();
-        assert!(err.starts_with("bad.json: line 1 column 13: invalid JSON"), "{err}");
+        let err = read(b"{\"columns\": [", "bad.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bad.json: line 1 column 13: invalid JSON"),
+            "{err}"
+        );
         let err = read(b"{\"x\": 1}", "odd.json").unwrap_err().to_string();
         assert!(err.contains("odd.json: unrecognised JSON table"), "{err}");
         let err = read(b"[1, 2]", "arr.json").unwrap_err().to_string();
-        assert!(err.contains("element 1 of the array is not an object"), "{err}");
-        let err = read(b"{\"fields\": [{\"type\": \"int\"}], \"data\": []}", "f.json").unwrap_err().to_string();
+        assert!(
+            err.contains("element 1 of the array is not an object"),
+            "{err}"
+        );
+        let err = read(
+            b"{\"fields\": [{\"type\": \"int\"}], \"data\": []}",
+            "f.json",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`fields[0]` has no \"name\""), "{err}");
-        let err = read(b"{\"columns\": [\"a\"], \"rows\": [7]}", "r.json").unwrap_err().to_string();
+        let err = read(b"{\"columns\": [\"a\"], \"rows\": [7]}", "r.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("row 1 is not an object or an array"), "{err}");
     }
 }

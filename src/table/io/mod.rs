@@ -56,7 +56,17 @@ impl IoError {
 }
 
 /// File formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     Csv,
@@ -119,7 +129,8 @@ pub fn read_path(path: &Path, format: Option<Format>) -> Result<Table, IoError> 
         _ => {
             let mut bytes = Vec::new();
             let mut file = file;
-            std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| IoError::io(&origin, e))?;
+            std::io::Read::read_to_end(&mut file, &mut bytes)
+                .map_err(|e| IoError::io(&origin, e))?;
             read_bytes(&bytes, format, &origin)
         }
     }
@@ -137,7 +148,11 @@ pub fn read_bytes(bytes: &[u8], format: Format, origin: &str) -> Result<Table, I
 
 /// Read a table from any buffered reader (a VOTable is streamed; the other
 /// formats are read whole first).
-pub fn read_reader(mut reader: impl BufRead, format: Format, origin: &str) -> Result<Table, IoError> {
+pub fn read_reader(
+    mut reader: impl BufRead,
+    format: Format,
+    origin: &str,
+) -> Result<Table, IoError> {
     match format {
         Format::Votable | Format::VotableBinary2 => votable::read(reader, origin),
         _ => {
@@ -151,7 +166,12 @@ pub fn read_reader(mut reader: impl BufRead, format: Format, origin: &str) -> Re
 }
 
 /// Write `table` in `format`. `name` names the table inside formats that have one.
-pub fn write(table: &Table, format: Format, name: &str, out: &mut dyn Write) -> Result<(), IoError> {
+pub fn write(
+    table: &Table,
+    format: Format,
+    name: &str,
+    out: &mut dyn Write,
+) -> Result<(), IoError> {
     match format {
         Format::Csv => csv::write(table, out),
         Format::Ecsv => ecsv::write(table, out),
@@ -286,7 +306,12 @@ pub(crate) mod testutil {
     use crate::table::column::ColumnBuilder;
     use crate::table::{Column, ColumnMeta, DataType, Table, ValueRef};
 
-    fn meta(unit: Option<&str>, description: Option<&str>, ucd: Option<&str>, xtype: Option<&str>) -> ColumnMeta {
+    fn meta(
+        unit: Option<&str>,
+        description: Option<&str>,
+        ucd: Option<&str>,
+        xtype: Option<&str>,
+    ) -> ColumnMeta {
         ColumnMeta {
             unit: unit.map(String::from),
             description: description.map(String::from),
@@ -305,14 +330,29 @@ pub(crate) mod testutil {
 
     pub fn sample() -> Table {
         use ValueRef::*;
-        let flag = column("flag", DataType::Bool, &[Bool(true), Bool(false), Null, Bool(true), Bool(false)])
-            .with_meta(meta(None, Some("a flag"), Some("meta.code"), None));
+        let flag = column(
+            "flag",
+            DataType::Bool,
+            &[Bool(true), Bool(false), Null, Bool(true), Bool(false)],
+        )
+        .with_meta(meta(None, Some("a flag"), Some("meta.code"), None));
         let n = column(
             "n",
             DataType::Int,
-            &[Int(1), Null, Int(-9_007_199_254_740_993), Int(i64::MAX), Int(0)],
+            &[
+                Int(1),
+                Null,
+                Int(-9_007_199_254_740_993),
+                Int(i64::MAX),
+                Int(0),
+            ],
         )
-        .with_meta(meta(Some("ct"), Some("a count, with \"quotes\" & <angles>"), None, None));
+        .with_meta(meta(
+            Some("ct"),
+            Some("a count, with \"quotes\" & <angles>"),
+            None,
+            None,
+        ));
         let x = column(
             "x",
             DataType::Float,
@@ -324,11 +364,22 @@ pub(crate) mod testutil {
                 Float(-1e300),
             ],
         )
-        .with_meta(meta(Some("deg"), Some("right ascension: ICRS"), Some("pos.eq.ra;meta.main"), None));
+        .with_meta(meta(
+            Some("deg"),
+            Some("right ascension: ICRS"),
+            Some("pos.eq.ra;meta.main"),
+            None,
+        ));
         let y = column(
             "y",
             DataType::Float,
-            &[Float(1.0), Float(f64::NEG_INFINITY), Float(-0.5), Float(2.5e-8), Null],
+            &[
+                Float(1.0),
+                Float(f64::NEG_INFINITY),
+                Float(-0.5),
+                Float(2.5e-8),
+                Null,
+            ],
         );
         let s = column(
             "s",
@@ -345,7 +396,13 @@ pub(crate) mod testutil {
         let t = column(
             "t",
             DataType::String,
-            &[Str("2022-06-01T00:00:00"), Null, Str("2022-06-02T12:00:00.5"), Str("x"), Str("y")],
+            &[
+                Str("2022-06-01T00:00:00"),
+                Null,
+                Str("2022-06-02T12:00:00.5"),
+                Str("x"),
+                Str("y"),
+            ],
         )
         .with_meta(meta(None, None, None, Some("timestamp")));
         Table::new(vec![flag, n, x, y, s, t]).unwrap()
@@ -359,7 +416,9 @@ pub(crate) mod testutil {
             for i in 0..a.num_rows() {
                 let (va, vb) = (ca.get(i), cb.get(i));
                 let same = match (va, vb) {
-                    (ValueRef::Float(x), ValueRef::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    (ValueRef::Float(x), ValueRef::Float(y)) => {
+                        x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+                    }
                     _ => va == vb,
                 };
                 assert!(same, "column `{}` row {i}: {va:?} != {vb:?}", ca.name);
@@ -370,6 +429,77 @@ pub(crate) mod testutil {
     pub fn assert_same_meta(a: &Table, b: &Table) {
         for (ca, cb) in a.columns().iter().zip(b.columns()) {
             assert_eq!(ca.meta, cb.meta, "metadata of column `{}`", ca.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{DataType, ValueRef};
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/formats")
+            .join(name)
+    }
+
+    #[test]
+    fn read_path_by_extension() {
+        let t = read_path(&fixture("dachs_nulls.csv"), None).unwrap();
+        assert_eq!(t.num_rows(), 3);
+        assert_eq!(t.column("calib_level").unwrap().data_type(), DataType::Int);
+        assert_eq!(t.column("t_max").unwrap().data_type(), DataType::Float);
+        assert!(t.column("t_max").unwrap().is_null(0));
+        assert!(t.column("cl_or_null").unwrap().is_null(1));
+        assert_eq!(t.get(2, 1), ValueRef::Str("ORION, TRAPEZIUM"));
+
+        let t = read_path(&fixture("dachs_nulls_b2.vot"), None).unwrap();
+        assert_eq!(t.num_columns(), 8);
+        let t = read_path(&fixture("dachs_nulls.json"), None).unwrap();
+        assert_eq!(t.num_columns(), 8);
+        // An explicit format wins over the extension.
+        let t = read_path(&fixture("dachs_nulls_td.vot"), Some(Format::VotableBinary2)).unwrap();
+        assert_eq!(t.num_rows(), 3);
+    }
+
+    #[test]
+    fn read_path_errors_name_the_file() {
+        let err = read_path(&fixture("README.md"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("README.md: cannot tell the table format"),
+            "{err}"
+        );
+        assert!(err.contains(".ecsv"), "{err}");
+        let err = read_path(Path::new("/nonexistent/t.csv"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/nonexistent/t.csv: "), "{err}");
+        let err = read_bytes(b"<VOTABLE>", Format::Votable, "tap://result")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("tap://result: "), "{err}");
+    }
+
+    #[test]
+    fn every_format_writes_deterministically() {
+        let t = testutil::sample();
+        for f in [
+            Format::Csv,
+            Format::Ecsv,
+            Format::Votable,
+            Format::VotableBinary2,
+            Format::Json,
+        ] {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            write(&t, f, "t", &mut a).unwrap();
+            write(&t, f, "t", &mut b).unwrap();
+            assert_eq!(a, b, "{}", f.name());
+            let back = read_bytes(&a, f, "mem").unwrap();
+            assert_eq!(back.num_rows(), t.num_rows(), "{}", f.name());
         }
     }
 }

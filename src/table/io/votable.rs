@@ -23,8 +23,8 @@ use super::{IoError, Sink, unique_names};
 use crate::table::column::ColumnBuilder;
 use crate::table::{Column, ColumnData, ColumnMeta, DataType, Table, Value, ValueRef, normalize};
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::QName;
@@ -69,7 +69,12 @@ xsi:schemaLocation=\"http://www.ivoa.net/xml/VOTable/v1.3 http://www.ivoa.net/xm
 <RESOURCE type=\"results\">\n";
 
 /// Write `table` as a VOTable 1.4 document with one table called `name`.
-pub fn write(table: &Table, name: &str, ser: Serialization, out: &mut dyn Write) -> Result<(), IoError> {
+pub fn write(
+    table: &Table,
+    name: &str,
+    ser: Serialization,
+    out: &mut dyn Write,
+) -> Result<(), IoError> {
     let mut sink = Sink::new(out);
     sink.str(HEADER);
     sink.str("<TABLE");
@@ -113,7 +118,11 @@ fn write_field(sink: &mut Sink<'_>, c: &Column, unicode: bool) {
         DataType::String if unicode => "unicodeChar\" arraysize=\"*\"",
         DataType::String => "char\" arraysize=\"*\"",
     });
-    for (key, v) in [("unit", &c.meta.unit), ("ucd", &c.meta.ucd), ("xtype", &c.meta.xtype)] {
+    for (key, v) in [
+        ("unit", &c.meta.unit),
+        ("ucd", &c.meta.ucd),
+        ("xtype", &c.meta.xtype),
+    ] {
         if let Some(v) = v {
             sink.byte(b' ');
             sink.str(key);
@@ -174,7 +183,11 @@ fn write_tabledata(sink: &mut Sink<'_>, table: &Table) -> Result<(), IoError> {
 const B64_LINE: usize = 57;
 
 fn flush_base64(sink: &mut Sink<'_>, raw: &mut Vec<u8>, all: bool) {
-    let full = if all { raw.len() } else { raw.len() / B64_LINE * B64_LINE };
+    let full = if all {
+        raw.len()
+    } else {
+        raw.len() / B64_LINE * B64_LINE
+    };
     let mut line = [0u8; 80];
     for chunk in raw[..full].chunks(B64_LINE) {
         let n = STANDARD
@@ -207,7 +220,9 @@ fn write_binary2(sink: &mut Sink<'_>, table: &Table, unicode: &[bool]) -> Result
                 } else {
                     b'F'
                 }),
-                ColumnData::Int(v) => raw.extend_from_slice(&(if null { 0 } else { v[i] }).to_be_bytes()),
+                ColumnData::Int(v) => {
+                    raw.extend_from_slice(&(if null { 0 } else { v[i] }).to_be_bytes())
+                }
                 ColumnData::Float(v) => {
                     raw.extend_from_slice(&(if null { f64::NAN } else { v[i] }).to_be_bytes());
                 }
@@ -319,7 +334,11 @@ impl Prim {
     }
 
     fn bytes_for(self, n: usize) -> usize {
-        if self == Prim::Bit { n.div_ceil(8) } else { n * self.size() }
+        if self == Prim::Bit {
+            n.div_ceil(8)
+        } else {
+            n * self.size()
+        }
     }
 }
 
@@ -370,14 +389,26 @@ struct FieldSpec {
 }
 
 impl FieldSpec {
-    fn new(name: String, meta: ColumnMeta, datatype: &str, arraysize: Option<&str>, origin: &str) -> Result<Self, IoError> {
+    fn new(
+        name: String,
+        meta: ColumnMeta,
+        datatype: &str,
+        arraysize: Option<&str>,
+        origin: &str,
+    ) -> Result<Self, IoError> {
         let prim = Prim::parse(datatype).ok_or_else(|| {
-            IoError::format(origin, format!("FIELD `{name}`: unknown datatype `{datatype}`"))
+            IoError::format(
+                origin,
+                format!("FIELD `{name}`: unknown datatype `{datatype}`"),
+            )
         })?;
         let mut shape = parse_arraysize(arraysize).ok_or_else(|| {
             IoError::format(
                 origin,
-                format!("FIELD `{name}`: invalid arraysize `{}`", arraysize.unwrap_or("")),
+                format!(
+                    "FIELD `{name}`: invalid arraysize `{}`",
+                    arraysize.unwrap_or("")
+                ),
             )
         })?;
         let text = matches!(prim, Prim::Char | Prim::UnicodeChar);
@@ -463,8 +494,13 @@ fn push_text(spec: &FieldSpec, b: &mut ColumnBuilder, s: &str) -> Result<(), Str
             if t.is_empty() || normalize::is_null_text(t) {
                 b.push(ValueRef::Null);
             } else {
-                let v = parse_int(t).ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
-                b.push(if spec.is_null_int(v) { ValueRef::Null } else { ValueRef::Int(v) });
+                let v = parse_int(t)
+                    .ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
+                b.push(if spec.is_null_int(v) {
+                    ValueRef::Null
+                } else {
+                    ValueRef::Int(v)
+                });
             }
         }
         DataType::Float => {
@@ -472,8 +508,13 @@ fn push_text(spec: &FieldSpec, b: &mut ColumnBuilder, s: &str) -> Result<(), Str
             if t.is_empty() || normalize::is_null_text(t) {
                 b.push(ValueRef::Null);
             } else {
-                let v = normalize::parse_float(t).ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
-                b.push(if spec.is_null_float(v) { ValueRef::Null } else { ValueRef::Float(v) });
+                let v = normalize::parse_float(t)
+                    .ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
+                b.push(if spec.is_null_float(v) {
+                    ValueRef::Null
+                } else {
+                    ValueRef::Float(v)
+                });
             }
         }
         DataType::Bool => {
@@ -481,7 +522,8 @@ fn push_text(spec: &FieldSpec, b: &mut ColumnBuilder, s: &str) -> Result<(), Str
             if t.is_empty() || t == "?" || normalize::is_null_text(t) {
                 b.push(ValueRef::Null);
             } else {
-                let v = normalize::parse_bool(t).ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
+                let v = normalize::parse_bool(t)
+                    .ok_or_else(|| format!("`{t}` is not a valid {}", spec.datatype))?;
                 b.push(ValueRef::Bool(v));
             }
         }
@@ -492,7 +534,7 @@ fn push_text(spec: &FieldSpec, b: &mut ColumnBuilder, s: &str) -> Result<(), Str
 fn xml_error<R>(origin: &str, xml: &Reader<R>, e: impl std::fmt::Display) -> IoError {
     IoError::format(
         origin,
-        format!("invalid XML near byte {}: {e}", xml.error_position().max(0)),
+        format!("invalid XML near byte {}: {e}", xml.error_position()),
     )
 }
 
@@ -502,11 +544,12 @@ fn local(e: &BytesStart<'_>) -> Vec<u8> {
 
 fn attribute(e: &BytesStart<'_>, key: &[u8], origin: &str) -> Result<Option<String>, IoError> {
     for a in e.attributes() {
-        let a = a.map_err(|err| IoError::format(origin, format!("invalid XML attribute: {err}")))?;
+        let a =
+            a.map_err(|err| IoError::format(origin, format!("invalid XML attribute: {err}")))?;
         if a.key.local_name().as_ref() == key {
-            let v = a
-                .unescape_value()
-                .map_err(|err| IoError::format(origin, format!("invalid XML attribute value: {err}")))?;
+            let v = a.unescape_value().map_err(|err| {
+                IoError::format(origin, format!("invalid XML attribute value: {err}"))
+            })?;
             return Ok(Some(v.into_owned()));
         }
     }
@@ -532,12 +575,19 @@ fn push_ref(out: &mut String, r: &quick_xml::events::BytesRef<'_>) -> Result<(),
 }
 
 /// Text inside the element just opened, up to its end tag.
-fn read_text<R: BufRead>(xml: &mut Reader<R>, buf: &mut Vec<u8>, origin: &str) -> Result<String, IoError> {
+fn read_text<R: BufRead>(
+    xml: &mut Reader<R>,
+    buf: &mut Vec<u8>,
+    origin: &str,
+) -> Result<String, IoError> {
     let mut out = String::new();
     let mut depth = 0usize;
     loop {
         buf.clear();
-        match xml.read_event_into(buf).map_err(|e| xml_error(origin, xml, e))? {
+        match xml
+            .read_event_into(buf)
+            .map_err(|e| xml_error(origin, xml, e))?
+        {
             Event::Start(_) => depth += 1,
             Event::End(_) => {
                 if depth == 0 {
@@ -545,10 +595,19 @@ fn read_text<R: BufRead>(xml: &mut Reader<R>, buf: &mut Vec<u8>, origin: &str) -
                 }
                 depth -= 1;
             }
-            Event::Text(t) => out.push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?),
+            Event::Text(t) => {
+                out.push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?)
+            }
             Event::CData(t) => out.push_str(&t.decode().map_err(|e| xml_error(origin, xml, e))?),
-            Event::GeneralRef(r) => push_ref(&mut out, &r).map_err(|e| xml_error(origin, xml, e))?,
-            Event::Eof => return Err(IoError::format(origin, "the document ends inside an element")),
+            Event::GeneralRef(r) => {
+                push_ref(&mut out, &r).map_err(|e| xml_error(origin, xml, e))?
+            }
+            Event::Eof => {
+                return Err(IoError::format(
+                    origin,
+                    "the document ends inside an element",
+                ));
+            }
             _ => {}
         }
     }
@@ -574,7 +633,10 @@ pub fn read_full<R: BufRead>(reader: R, origin: &str) -> Result<VotableRead, IoE
     let mut root_seen = false;
     loop {
         buf.clear();
-        let (e, empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, &xml, e))? {
+        let (e, empty) = match xml
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(origin, &xml, e))?
+        {
             Event::Start(e) => (e.into_owned(), false),
             Event::Empty(e) => (e.into_owned(), true),
             Event::End(e) => {
@@ -611,19 +673,7 @@ pub fn read_full<R: BufRead>(reader: R, origin: &str) -> Result<VotableRead, IoE
                     resources.push(meta);
                 }
             }
-            b"INFO" => {
-                if attribute(&e, b"name", origin)?.as_deref() == Some("QUERY_STATUS") {
-                    let value = attribute(&e, b"value", origin)?.unwrap_or_default();
-                    let message = if empty {
-                        None
-                    } else {
-                        Some(read_text(&mut xml, &mut buf, origin)?.trim().to_string()).filter(|m| !m.is_empty())
-                    };
-                    status = Some(QueryStatus { value, message });
-                } else if !empty {
-                    skip(&mut xml, e.name().as_ref(), origin)?;
-                }
-            }
+            b"INFO" => read_info(&mut xml, &e, empty, &mut status, origin)?,
             b"TABLE" => {
                 let in_meta = resources.last().copied().unwrap_or(false);
                 if found.is_some() || in_meta {
@@ -633,20 +683,28 @@ pub fn read_full<R: BufRead>(reader: R, origin: &str) -> Result<VotableRead, IoE
                     continue;
                 }
                 table_depth = resources.len();
-                found = Some(read_table(&mut xml, &e, empty, origin)?);
+                found = Some(read_table(&mut xml, &e, empty, &mut status, origin)?);
             }
             _ => {}
         }
     }
     if !root_seen {
-        return Err(IoError::format(origin, "not a VOTable: the document is empty"));
+        return Err(IoError::format(
+            origin,
+            "not a VOTable: the document is empty",
+        ));
     }
-    if let Some(s) = status.as_ref().filter(|s| s.value.eq_ignore_ascii_case("ERROR")) {
+    if let Some(s) = status
+        .as_ref()
+        .filter(|s| s.value.eq_ignore_ascii_case("ERROR"))
+    {
         let msg = s.message.as_deref().unwrap_or("no message");
         return Err(IoError::format(
             origin,
             if found.is_some() {
-                format!("the service reported an error after part of the result (QUERY_STATUS=ERROR): {msg}")
+                format!(
+                    "the service reported an error after part of the result (QUERY_STATUS=ERROR): {msg}"
+                )
             } else {
                 format!("the service reported an error (QUERY_STATUS=ERROR): {msg}")
             },
@@ -663,25 +721,55 @@ pub fn read_full<R: BufRead>(reader: R, origin: &str) -> Result<VotableRead, IoE
     })
 }
 
+/// An `INFO`: a `QUERY_STATUS` is recorded in `status`, any other is skipped.
+fn read_info<R: BufRead>(
+    xml: &mut Reader<R>,
+    e: &BytesStart<'_>,
+    empty: bool,
+    status: &mut Option<QueryStatus>,
+    origin: &str,
+) -> Result<(), IoError> {
+    if attribute(e, b"name", origin)?.as_deref() == Some("QUERY_STATUS") {
+        let value = attribute(e, b"value", origin)?.unwrap_or_default();
+        let message = if empty {
+            None
+        } else {
+            let mut buf = Vec::new();
+            Some(read_text(xml, &mut buf, origin)?.trim().to_string()).filter(|m| !m.is_empty())
+        };
+        *status = Some(QueryStatus { value, message });
+    } else if !empty {
+        skip(xml, e.name().as_ref(), origin)?;
+    }
+    Ok(())
+}
+
 fn read_table<R: BufRead>(
     xml: &mut Reader<R>,
     start: &BytesStart<'_>,
     empty: bool,
+    status: &mut Option<QueryStatus>,
     origin: &str,
 ) -> Result<(Table, Option<String>, Option<String>), IoError> {
     let table_name = attribute(start, b"name", origin)?;
     let nrows: usize = attribute(start, b"nrows", origin)?
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
-        .min(1 << 24);
+        .min(1 << 20);
     let mut description = None;
     let mut fields: Vec<FieldSpec> = Vec::new();
     let mut builders: Vec<ColumnBuilder> = Vec::new();
     let mut buf = Vec::with_capacity(1024);
     let mut data_seen = false;
-    while !empty {
+    loop {
+        if empty {
+            break;
+        }
         buf.clear();
-        let (e, is_empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+        let (e, is_empty) = match xml
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(origin, xml, e))?
+        {
             Event::Start(e) => (e.into_owned(), false),
             Event::Empty(e) => (e.into_owned(), true),
             Event::End(e) if e.local_name().as_ref() == b"TABLE" => break,
@@ -690,6 +778,8 @@ fn read_table<R: BufRead>(
         };
         match local(&e).as_slice() {
             b"FIELD" => fields.push(read_field(xml, &e, is_empty, fields.len(), origin)?),
+            // Some services put the status inside the TABLE.
+            b"INFO" => read_info(xml, &e, is_empty, status, origin)?,
             b"DESCRIPTION" if !is_empty => {
                 description = Some(read_text(xml, &mut buf, origin)?.trim().to_string());
             }
@@ -699,7 +789,10 @@ fn read_table<R: BufRead>(
                     skip(xml, e.name().as_ref(), origin)?;
                     continue;
                 }
-                builders = fields.iter().map(|f| ColumnBuilder::new(f.out, nrows)).collect();
+                builders = fields
+                    .iter()
+                    .map(|f| ColumnBuilder::new(f.out, nrows))
+                    .collect();
                 read_data(xml, &fields, &mut builders, origin)?;
                 data_seen = true;
             }
@@ -711,7 +804,10 @@ fn read_table<R: BufRead>(
         }
     }
     if !data_seen {
-        builders = fields.iter().map(|f| ColumnBuilder::new(f.out, 0)).collect();
+        builders = fields
+            .iter()
+            .map(|f| ColumnBuilder::new(f.out, 0))
+            .collect();
     }
     let names = unique_names(fields.iter().map(|f| f.name.clone()).collect());
     let columns = builders
@@ -752,7 +848,10 @@ fn read_field<R: BufRead>(
     let mut buf = Vec::with_capacity(256);
     loop {
         buf.clear();
-        let (c, is_empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+        let (c, is_empty) = match xml
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(origin, xml, e))?
+        {
             Event::Start(c) => (c.into_owned(), false),
             Event::Empty(c) => (c.into_owned(), true),
             Event::End(_) => break,
@@ -791,7 +890,10 @@ fn read_data<R: BufRead>(
     let mut buf = Vec::with_capacity(1024);
     loop {
         buf.clear();
-        let (e, empty) = match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+        let (e, empty) = match xml
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(origin, xml, e))?
+        {
             Event::Start(e) => (e.into_owned(), false),
             Event::Empty(e) => (e.into_owned(), true),
             Event::End(e) if e.local_name().as_ref() == b"DATA" => return Ok(()),
@@ -807,26 +909,38 @@ fn read_data<R: BufRead>(
                 // Find the STREAM.
                 loop {
                     buf.clear();
-                    match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+                    match xml
+                        .read_event_into(&mut buf)
+                        .map_err(|e| xml_error(origin, xml, e))?
+                    {
                         Event::Start(s) if s.local_name().as_ref() == b"STREAM" => {
                             if attribute(&s, b"href", origin)?.is_some() {
                                 return Err(IoError::format(
                                     origin,
-                                    format!("{label} STREAM with href (data in another file) is not supported"),
+                                    format!(
+                                        "{label} STREAM with href (data in another file) is not supported"
+                                    ),
                                 ));
                             }
                             let enc = attribute(&s, b"encoding", origin)?.unwrap_or_default();
                             if enc != "base64" {
                                 return Err(IoError::format(
                                     origin,
-                                    format!("{label} STREAM encoding `{enc}` is not supported; only base64 is"),
+                                    format!(
+                                        "{label} STREAM encoding `{enc}` is not supported; only base64 is"
+                                    ),
                                 ));
                             }
                             read_binary(xml, fields, builders, binary2, origin)?;
                         }
                         Event::Empty(s) if s.local_name().as_ref() == b"STREAM" => {}
                         Event::End(s) if s.local_name().as_ref() == kind => break,
-                        Event::Eof => return Err(IoError::format(origin, format!("the document ends inside <{label}>"))),
+                        Event::Eof => {
+                            return Err(IoError::format(
+                                origin,
+                                format!("the document ends inside <{label}>"),
+                            ));
+                        }
                         _ => {}
                     }
                 }
@@ -857,18 +971,28 @@ fn read_tabledata<R: BufRead>(
     let cell_error = |row: usize, col: usize, msg: String| {
         IoError::format(
             origin,
-            format!("TABLEDATA row {}, column `{}`: {msg}", row + 1, fields[col].name),
+            format!(
+                "TABLEDATA row {}, column `{}`: {msg}",
+                row + 1,
+                fields[col].name
+            ),
         )
     };
     let too_many = |row: usize| {
         IoError::format(
             origin,
-            format!("TABLEDATA row {} has more cells than the {n} FIELDs", row + 1),
+            format!(
+                "TABLEDATA row {} has more cells than the {n} FIELDs",
+                row + 1
+            ),
         )
     };
     loop {
         buf.clear();
-        match xml.read_event_into(&mut buf).map_err(|e| xml_error(origin, xml, e))? {
+        match xml
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(origin, xml, e))?
+        {
             Event::Start(e) => match e.local_name().as_ref() {
                 b"TD" => {
                     if col >= n {
@@ -894,7 +1018,8 @@ fn read_tabledata<R: BufRead>(
                     if col >= n {
                         return Err(too_many(row));
                     }
-                    push_text(&fields[col], &mut builders[col], "").map_err(|m| cell_error(row, col, m))?;
+                    push_text(&fields[col], &mut builders[col], "")
+                        .map_err(|m| cell_error(row, col, m))?;
                     col += 1;
                 }
                 b"TR" => {
@@ -905,12 +1030,19 @@ fn read_tabledata<R: BufRead>(
                 }
                 _ => {}
             },
-            Event::Text(t) if in_td => cell.push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?),
-            Event::CData(t) if in_td => cell.push_str(&t.decode().map_err(|e| xml_error(origin, xml, e))?),
-            Event::GeneralRef(r) if in_td => push_ref(&mut cell, &r).map_err(|m| cell_error(row, col, m))?,
+            Event::Text(t) if in_td => {
+                cell.push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?)
+            }
+            Event::CData(t) if in_td => {
+                cell.push_str(&t.decode().map_err(|e| xml_error(origin, xml, e))?)
+            }
+            Event::GeneralRef(r) if in_td => {
+                push_ref(&mut cell, &r).map_err(|m| cell_error(row, col, m))?
+            }
             Event::End(e) => match e.local_name().as_ref() {
                 b"TD" => {
-                    push_text(&fields[col], &mut builders[col], &cell).map_err(|m| cell_error(row, col, m))?;
+                    push_text(&fields[col], &mut builders[col], &cell)
+                        .map_err(|m| cell_error(row, col, m))?;
                     in_td = false;
                     col += 1;
                 }
@@ -924,7 +1056,12 @@ fn read_tabledata<R: BufRead>(
                 b"TABLEDATA" => return Ok(()),
                 _ => {}
             },
-            Event::Eof => return Err(IoError::format(origin, "the document ends inside <TABLEDATA>")),
+            Event::Eof => {
+                return Err(IoError::format(
+                    origin,
+                    "the document ends inside <TABLEDATA>",
+                ));
+            }
             _ => {}
         }
     }
@@ -960,32 +1097,58 @@ fn read_binary<R: BufRead>(
             let mut stream = xml.stream();
             let chunk = stream.fill_buf().map_err(|e| IoError::io(origin, e))?;
             if chunk.is_empty() {
-                return Err(IoError::format(origin, format!("the document ends inside the {label} STREAM")));
+                return Err(IoError::format(
+                    origin,
+                    format!("the document ends inside the {label} STREAM"),
+                ));
             }
             let (take, end) = match chunk.iter().position(|&b| b == b'<') {
                 Some(i) => (i, true),
                 None => (chunk.len(), false),
             };
-            pending.extend(chunk[..take].iter().copied().filter(|b| !b.is_ascii_whitespace()));
+            pending.extend(
+                chunk[..take]
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace()),
+            );
             stream.consume(take);
             done = end;
         }
-        let usable = if done { pending.len() } else { pending.len() / 4 * 4 };
+        let usable = if done {
+            pending.len()
+        } else {
+            pending.len() / 4 * 4
+        };
         if usable > 0 {
             let start = raw.len();
             raw.resize(start + usable.div_ceil(4) * 3, 0);
-            let got = B64.decode_slice(&pending[..usable], &mut raw[start..]).map_err(|e| {
-                IoError::format(origin, format!("{label} STREAM near row {}: invalid base64: {e}", row + 1))
-            })?;
+            let got = B64
+                .decode_slice(&pending[..usable], &mut raw[start..])
+                .map_err(|e| {
+                    IoError::format(
+                        origin,
+                        format!("{label} STREAM near row {}: invalid base64: {e}", row + 1),
+                    )
+                })?;
             raw.truncate(start + got);
             pending.drain(..usable);
         }
         while let Some(len) = row_len(fields, &raw[pos..], binary2) {
             if len == 0 {
-                return Err(IoError::format(origin, format!("{label} rows of zero bytes cannot be read")));
+                return Err(IoError::format(
+                    origin,
+                    format!("{label} rows of zero bytes cannot be read"),
+                ));
             }
-            decode_row(fields, builders, &raw[pos..pos + len], binary2, &mut scratch)
-                .map_err(|m| IoError::format(origin, format!("{label} row {}: {m}", row + 1)))?;
+            decode_row(
+                fields,
+                builders,
+                &raw[pos..pos + len],
+                binary2,
+                &mut scratch,
+            )
+            .map_err(|m| IoError::format(origin, format!("{label} row {}: {m}", row + 1)))?;
             pos += len;
             row += 1;
         }
@@ -1090,11 +1253,25 @@ fn bool_byte(c: u8) -> Option<bool> {
 }
 
 fn push_scalar(f: &FieldSpec, b: &mut ColumnBuilder, bytes: &[u8]) {
-    let int = |v: i64| if f.is_null_int(v) { ValueRef::Null } else { ValueRef::Int(v) };
-    let float = |v: f64| if f.is_null_float(v) { ValueRef::Null } else { ValueRef::Float(v) };
+    let int = |v: i64| {
+        if f.is_null_int(v) {
+            ValueRef::Null
+        } else {
+            ValueRef::Int(v)
+        }
+    };
+    let float = |v: f64| {
+        if f.is_null_float(v) {
+            ValueRef::Null
+        } else {
+            ValueRef::Float(v)
+        }
+    };
     let v = match f.prim {
         Prim::Boolean => bool_byte(bytes[0]).map_or(ValueRef::Null, ValueRef::Bool),
-        Prim::Bit => ValueRef::Bool(bytes[0] & 0x80 != 0),
+        // The spec puts a lone bit in the high bit; astropy writes 0x08. Any
+        // set bit is true.
+        Prim::Bit => ValueRef::Bool(bytes[0] != 0),
         Prim::UByte => int(bytes[0] as i64),
         Prim::Short => int(i16::from_be_bytes(be(bytes)) as i64),
         Prim::Int => int(i32::from_be_bytes(be(bytes)) as i64),
@@ -1155,7 +1332,11 @@ fn array_text(f: &FieldSpec, bytes: &[u8], count: usize, out: &mut String) {
                 Prim::Bit => {
                     for k in 0..count {
                         sep(out);
-                        out.push(if bytes[k / 8] & (0x80 >> (k % 8)) != 0 { '1' } else { '0' });
+                        out.push(if bytes[k / 8] & (0x80 >> (k % 8)) != 0 {
+                            '1'
+                        } else {
+                            '0'
+                        });
                     }
                 }
                 Prim::Boolean => {
@@ -1222,7 +1403,11 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/tests/fixtures/formats/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!(
+            "{}/tests/fixtures/formats/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -1244,12 +1429,35 @@ mod tests {
     #[test]
     fn tabledata_text() {
         let text = String::from_utf8(to_bytes(&sample(), Serialization::TableData)).unwrap();
-        assert!(text.contains("<TABLE name=\"sample\" nrows=\"5\">\n"), "{text}");
+        assert!(
+            text.contains("<TABLE name=\"sample\" nrows=\"5\">\n"),
+            "{text}"
+        );
         assert!(text.contains("<FIELD name=\"flag\" datatype=\"boolean\" ucd=\"meta.code\">\n  <DESCRIPTION>a flag</DESCRIPTION>\n</FIELD>\n"), "{text}");
-        assert!(text.contains("<FIELD name=\"s\" datatype=\"unicodeChar\" arraysize=\"*\" ucd=\"meta.id\">"), "{text}");
-        assert!(text.contains("<FIELD name=\"t\" datatype=\"char\" arraysize=\"*\" xtype=\"timestamp\"/>"), "{text}");
-        assert!(text.contains("<DESCRIPTION>a count, with \"quotes\" &amp; &lt;angles&gt;</DESCRIPTION>"), "{text}");
-        assert!(text.contains("<TR><TD>F</TD><TD/><TD>NaN</TD><TD>-Inf</TD><TD>a,b \"q\"</TD><TD/></TR>\n"), "{text}");
+        assert!(
+            text.contains(
+                "<FIELD name=\"s\" datatype=\"unicodeChar\" arraysize=\"*\" ucd=\"meta.id\">"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "<FIELD name=\"t\" datatype=\"char\" arraysize=\"*\" xtype=\"timestamp\"/>"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "<DESCRIPTION>a count, with \"quotes\" &amp; &lt;angles&gt;</DESCRIPTION>"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "<TR><TD>F</TD><TD/><TD>NaN</TD><TD>-Inf</TD><TD>a,b \"q\"</TD><TD/></TR>\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("<TD>+Inf</TD>"), "{text}");
         assert!(text.contains("<TD>&lt;&amp;&gt; 'x'</TD>"), "{text}");
     }
@@ -1257,10 +1465,22 @@ mod tests {
     #[test]
     fn binary2_long_table_crosses_chunks() {
         let n = 20_000;
-        let ints: Vec<ValueRef> = (0..n).map(|i| if i % 7 == 0 { ValueRef::Null } else { ValueRef::Int(i) }).collect();
+        let ints: Vec<ValueRef> = (0..n)
+            .map(|i| {
+                if i % 7 == 0 {
+                    ValueRef::Null
+                } else {
+                    ValueRef::Int(i)
+                }
+            })
+            .collect();
         let strs: Vec<String> = (0..n).map(|i| "é".repeat((i % 5) as usize + 1)).collect();
         let strs: Vec<ValueRef> = strs.iter().map(|s| ValueRef::Str(s)).collect();
-        let t = Table::new(vec![column("i", DataType::Int, &ints), column("s", DataType::String, &strs)]).unwrap();
+        let t = Table::new(vec![
+            column("i", DataType::Int, &ints),
+            column("s", DataType::String, &strs),
+        ])
+        .unwrap();
         let out = to_bytes(&t, Serialization::Binary2);
         assert_same_data(&t, &read(out.as_slice(), "big.vot").unwrap());
     }
@@ -1270,7 +1490,10 @@ mod tests {
         let t = Table::with_schema(&[("a".into(), DataType::Int), ("b".into(), DataType::String)]);
         for ser in [Serialization::TableData, Serialization::Binary2] {
             let back = read(to_bytes(&t, ser).as_slice(), "e.vot").unwrap();
-            assert_eq!(back.schema(), vec![("a".into(), DataType::Int), ("b".into(), DataType::String)]);
+            assert_eq!(
+                back.schema(),
+                vec![("a".into(), DataType::Int), ("b".into(), DataType::String)]
+            );
             assert_eq!(back.num_rows(), 0);
             let back = read(to_bytes(&Table::empty(), ser).as_slice(), "z.vot").unwrap();
             assert_eq!(back.num_columns(), 0);
@@ -1281,7 +1504,16 @@ mod tests {
     fn check_dachs_nulls(t: &Table, flagged_nulls: bool) {
         assert_eq!(
             t.column_names().collect::<Vec<_>>(),
-            ["obs_id", "target_name", "s_ra", "t_max", "t_exptime", "calib_level", "cl_or_null", "s_region"]
+            [
+                "obs_id",
+                "target_name",
+                "s_ra",
+                "t_max",
+                "t_exptime",
+                "calib_level",
+                "cl_or_null",
+                "s_region"
+            ]
         );
         assert_eq!(
             t.schema().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
@@ -1317,7 +1549,9 @@ mod tests {
         assert_eq!(t.get(2, 6), ValueRef::Null);
         assert_eq!(
             t.get(0, 7),
-            ValueRef::Str("149.98000000000027 2.1800000000000006 150.01999999999984 2.1800000000000006 150.01999999999984 2.219999999999999 149.98000000000027 2.219999999999999")
+            ValueRef::Str(
+                "149.98000000000027 2.1800000000000006 150.01999999999984 2.1800000000000006 150.01999999999984 2.219999999999999 149.98000000000027 2.219999999999999"
+            )
         );
         let ra = &t.column("s_ra").unwrap().meta;
         assert_eq!(ra.unit.as_deref(), Some("deg"));
@@ -1329,10 +1563,17 @@ mod tests {
 
     #[test]
     fn dachs_tabledata() {
-        let r = read_full(fixture("dachs_nulls_td.vot").as_slice(), "dachs_nulls_td.vot").unwrap();
+        let r = read_full(
+            fixture("dachs_nulls_td.vot").as_slice(),
+            "dachs_nulls_td.vot",
+        )
+        .unwrap();
         check_dachs_nulls(&r.table, false);
         assert_eq!(r.name.as_deref(), Some("obs"));
-        assert_eq!(r.description.as_deref(), Some("Invented MAST-like observation rows."));
+        assert_eq!(
+            r.description.as_deref(),
+            Some("Invented MAST-like observation rows.")
+        );
         assert_eq!(
             r.query_status,
             Some(QueryStatus {
@@ -1344,35 +1585,57 @@ mod tests {
 
     #[test]
     fn dachs_binary() {
-        let t = read(fixture("dachs_nulls_binary.vot").as_slice(), "dachs_nulls_binary.vot").unwrap();
+        let t = read(
+            fixture("dachs_nulls_binary.vot").as_slice(),
+            "dachs_nulls_binary.vot",
+        )
+        .unwrap();
         check_dachs_nulls(&t, false);
     }
 
     #[test]
     fn dachs_binary2() {
-        let t = read(fixture("dachs_nulls_b2.vot").as_slice(), "dachs_nulls_b2.vot").unwrap();
+        let t = read(
+            fixture("dachs_nulls_b2.vot").as_slice(),
+            "dachs_nulls_b2.vot",
+        )
+        .unwrap();
         check_dachs_nulls(&t, true);
     }
 
     #[test]
     fn dachs_cone_and_overflow() {
         let t = read(fixture("dachs_cone_td.vot").as_slice(), "cone").unwrap();
-        assert_eq!(t.column_names().collect::<Vec<_>>(), ["obs_id", "s_ra", "s_dec", "dist"]);
+        assert_eq!(
+            t.column_names().collect::<Vec<_>>(),
+            ["obs_id", "s_ra", "s_dec", "dist"]
+        );
         assert_eq!(t.num_rows(), 4);
-        assert_eq!(t.get(0, 0), ValueRef::Str("jw90001-o001_t001_nircam_clear-f200w"));
+        assert_eq!(
+            t.get(0, 0),
+            ValueRef::Str("jw90001-o001_t001_nircam_clear-f200w")
+        );
         assert_eq!(t.get(1, 3), ValueRef::Float(0.00044123369618935743));
         assert_eq!(t.get(3, 2), ValueRef::Float(54.4));
-        assert_eq!(t.column("dist").unwrap().meta.ucd.as_deref(), Some("pos.angDistance"));
+        assert_eq!(
+            t.column("dist").unwrap().meta.ucd.as_deref(),
+            Some("pos.angDistance")
+        );
 
         let r = read_full(fixture("dachs_overflow.vot").as_slice(), "overflow").unwrap();
         assert_eq!(r.table.num_rows(), 5);
-        assert_eq!(r.table.get(4, 0), ValueRef::Str("jw90001-o001_t001_miri_f770w"));
+        assert_eq!(
+            r.table.get(4, 0),
+            ValueRef::Str("jw90001-o001_t001_miri_f770w")
+        );
         assert_eq!(r.query_status.map(|s| s.value).as_deref(), Some("OVERFLOW"));
     }
 
     #[test]
     fn dachs_error_document() {
-        let err = read(fixture("dachs_error.vot").as_slice(), "error.vot").unwrap_err().to_string();
+        let err = read(fixture("dachs_error.vot").as_slice(), "error.vot")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "error.vot: the service reported an error (QUERY_STATUS=ERROR): Field query: No such field known: column 'nope' could not be located in table metadata"
@@ -1467,6 +1730,18 @@ mod tests {
     }
 
     #[test]
+    fn error_status_after_the_rows_is_an_error() {
+        let doc = "<VOTABLE><RESOURCE type='results'><INFO name='QUERY_STATUS' value='OK'/><TABLE>\
+<FIELD name='a' datatype='int'/><DATA><TABLEDATA><TR><TD>1</TD></TR></TABLEDATA></DATA>\
+<INFO name='QUERY_STATUS' value='ERROR'>timeout after 1 row</INFO></TABLE></RESOURCE></VOTABLE>";
+        let err = read(doc.as_bytes(), "partial.vot").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "partial.vot: the service reported an error after part of the result (QUERY_STATUS=ERROR): timeout after 1 row"
+        );
+    }
+
+    #[test]
     fn skips_meta_resources_and_dedupes_names() {
         let doc = r#"<?xml version="1.0"?><vot:VOTABLE xmlns:vot="http://www.ivoa.net/xml/VOTable/v1.3">
 <vot:RESOURCE type="meta"><vot:TABLE><vot:FIELD name="z" datatype="int"/></vot:TABLE></vot:RESOURCE>
@@ -1484,8 +1759,14 @@ mod tests {
     fn malformed_input() {
         let cases: &[(&str, &str)] = &[
             ("", "not a VOTable: the document is empty"),
-            ("<html><body/></html>", "not a VOTable: the root element is <html>"),
-            ("<VOTABLE><RESOURCE></RESOURCE></VOTABLE>", "the VOTable holds no TABLE"),
+            (
+                "<html><body/></html>",
+                "not a VOTable: the root element is <html>",
+            ),
+            (
+                "<VOTABLE><RESOURCE></RESOURCE></VOTABLE>",
+                "the VOTable holds no TABLE",
+            ),
             (
                 "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><TABLEDATA><TR><TD>x1</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
                 "TABLEDATA row 1, column `a`: `x1` is not a valid long",
@@ -1514,12 +1795,18 @@ mod tests {
                 "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='long'/><DATA><BINARY><STREAM encoding='gzip'>AAAA</STREAM></BINARY></DATA></TABLE></RESOURCE></VOTABLE>",
                 "BINARY STREAM encoding `gzip` is not supported",
             ),
-            ("<VOTABLE><RESOURCE><TABLE></RESOURCE></VOTABLE>", "invalid XML"),
+            (
+                "<VOTABLE><RESOURCE><TABLE></RESOURCE></VOTABLE>",
+                "invalid XML",
+            ),
         ];
         for (doc, want) in cases {
             let err = read(doc.as_bytes(), "bad.vot").unwrap_err().to_string();
             assert!(err.starts_with("bad.vot: "), "{err}");
-            assert!(err.contains(want), "for {doc:?}: got {err:?}, want {want:?}");
+            assert!(
+                err.contains(want),
+                "for {doc:?}: got {err:?}, want {want:?}"
+            );
         }
     }
 }
