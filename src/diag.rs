@@ -46,6 +46,8 @@ pub struct Problem {
     pub warning: bool,
     /// Other places worth pointing at (e.g. the first of two duplicates).
     pub related: Vec<(Span, String)>,
+    /// False for problems that have no place in the file (a bad `--set`).
+    pub located: bool,
 }
 
 impl Problem {
@@ -58,7 +60,14 @@ impl Problem {
             help: None,
             warning: false,
             related: Vec::new(),
+            located: true,
         }
+    }
+
+    /// A problem with no position in the manifest.
+    pub fn unlocated(mut self) -> Self {
+        self.located = false;
+        self
     }
 
     pub fn label(mut self, l: impl Into<String>) -> Self {
@@ -151,12 +160,13 @@ impl Problems {
         let mut out = String::new();
         for p in &self.items {
             let (l, c) = self.source.line_col(p.span.offset);
+            let at = if p.located { format!(":{l}:{c}") } else { String::new() };
             out.push_str(&format!(
-                "{}:{l}:{c}: {}[{}]: {}{}\n",
+                "{}{at}: {}[{}]: {}{}\n",
                 self.source.name,
                 if p.warning { "warning" } else { "error" },
                 p.code,
-                p.message,
+                p.message.replace('\n', " "),
                 p.help.as_ref().map(|h| format!(" (help: {h})")).unwrap_or_default()
             ));
         }
@@ -205,10 +215,13 @@ impl Diagnostic for Rendered<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        self.problem.located.then_some(&self.source as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if !self.problem.located {
+            return None;
+        }
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             Some(self.problem.label.clone()),
             self.problem.span,

@@ -240,6 +240,7 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
     match &st.op {
         Op::Table(TableOp::Static { table, origin }) => format!("{} rows × {} columns from {origin}", table.num_rows(), table.num_columns()),
         Op::Table(TableOp::File { path, .. }) => format!("read {path} at run time"),
+        Op::Table(TableOp::Invalid) => "invalid table".into(),
         Op::Filter { from, filter, expr } => {
             let mut parts = Vec::new();
             if let Some(f) = filter {

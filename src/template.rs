@@ -44,6 +44,9 @@ pub fn references(src: &str) -> Result<Vec<Reference>, String> {
     }
     refs.sort();
     refs.dedup();
+    // `params` alone is implied by `params.x`.
+    let named: Vec<String> = refs.iter().filter(|r| r.name.is_some()).map(|r| r.root.clone()).collect();
+    refs.retain(|r| r.name.is_some() || !named.contains(&r.root));
     Ok(refs)
 }
 

@@ -28,6 +28,7 @@ pub fn run(m: &Manifest, op: &Op, inputs: &[Arc<Table>], ctx: &Context) -> Resul
     let input = || inputs.first().cloned().ok_or_else(|| StepError::Internal("missing input".into()));
     Ok(match op {
         Op::Table(TableOp::Static { table, .. }) => LocalResult::table((**table).clone()),
+        Op::Table(TableOp::Invalid) => return Err(StepError::Internal("an invalid table step was run".into())),
         Op::Table(TableOp::File { path, format, decls }) => {
             let rendered = ctx.render(path).map_err(StepError::Template)?;
             let p = resolve_path(&m.base_dir, &rendered);

@@ -181,7 +181,10 @@ where
     let mut interrupted = false;
     tokio::pin!(interrupt);
     loop {
-        while !stopping {
+        while !stopping && !ready.is_empty() {
+            // Start a step only when a slot is free, so a failure is seen
+            // before more work starts.
+            let Ok(permit) = permits.clone().try_acquire_owned() else { break };
             let Some((_, i)) = ready.pop_first() else { break };
             let inputs: Vec<Arc<Table>> = m.steps[i].inputs.iter().filter_map(|&d| tables[d].clone()).collect();
             reports[i].rows_in = inputs.iter().map(|t| t.num_rows()).collect();
@@ -191,11 +194,11 @@ where
                 .filter_map(|&d| tables[d].clone().map(|t| (m.steps[d].name.clone(), t)))
                 .collect();
             let ctx = base.with_steps(&steps_ctx);
-            let (m2, permits) = (m.clone(), permits.clone());
+            let m2 = m.clone();
             obs.step_started(&m.steps[i].name, m.steps[i].kind);
             running_ids.insert(i);
             running.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("semaphore open");
+                let _permit = permit;
                 let start = Instant::now();
                 let result = tokio::task::spawn_blocking(move || local::run(&m2, &m2.steps[i].op, &inputs, &ctx))
                     .await

@@ -12,13 +12,15 @@ use serde_yaml::Value as Y;
 
 pub struct Checker<'a> {
     root: &'a J,
+    text: &'a str,
     spans: &'a SpanIndex,
-    pub problems: Vec<Problem>,
+    /// Problems with the path they concern.
+    pub problems: Vec<(Problem, Vec<Seg>)>,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(root: &'a J, spans: &'a SpanIndex) -> Self {
-        Self { root, spans, problems: Vec::new() }
+    pub fn new(root: &'a J, spans: &'a SpanIndex, text: &'a str) -> Self {
+        Self { root, text, spans, problems: Vec::new() }
     }
 
     pub fn check(&mut self, v: &Y) {
@@ -74,7 +76,8 @@ impl<'a> Checker<'a> {
             Y::Number(n) => {
                 if let Some(min) = s.get("minimum").and_then(J::as_f64) {
                     if n.as_f64().is_some_and(|x| x < min) {
-                        self.problem(
+                        self.problem_at(
+            path,
                             Problem::new("bad_value", format!("`{}` must be at least {min}", path_str(path)), self.spans.value(path))
                                 .label(format!("{} is too small", n)),
                         );
@@ -85,8 +88,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn problem(&mut self, p: Problem) {
-        self.problems.push(p);
+    fn problem_at(&mut self, path: &[Seg], p: Problem) {
+        self.problems.push((p, path.to_vec()));
     }
 
     fn mapping(&mut self, m: &serde_yaml::Mapping, s: &'a J, path: &mut Vec<Seg>) {
@@ -94,7 +97,7 @@ impl<'a> Checker<'a> {
         let additional = s.get("additionalProperties");
         for (k, val) in m {
             let Some(key) = key_text(k) else {
-                self.problem(Problem::new("bad_key", format!("keys of `{}` must be strings", path_str(path)), self.spans.value(path)));
+                self.problem_at(path, Problem::new("bad_key", format!("keys of `{}` must be strings", path_str(path)), self.spans.value(path)));
                 continue;
             };
             path.push(Seg::Key(key.clone()));
@@ -113,12 +116,20 @@ impl<'a> Checker<'a> {
             path.pop();
         }
         if let Some(req) = s.get("required").and_then(J::as_array) {
+            let present: Vec<String> = m.keys().filter_map(key_text).collect();
             for r in req.iter().filter_map(J::as_str) {
-                if !m.contains_key(r) {
+                // `stepz:` is reported as unknown with "did you mean `steps`?";
+                // saying `steps` is missing too would be noise.
+                let misspelt = present.iter().any(|k| {
+                    props.is_some_and(|p| !p.contains_key(k)) && crate::util::did_you_mean(k, [r]).is_some()
+                });
+                if !m.contains_key(r) && !misspelt {
                     let what = describe_schema(props.and_then(|p| p.get(r)).map(|x| self.resolve(x)));
                     let within = if path.is_empty() { "the manifest".to_string() } else { format!("`{}`", path_str(path)) };
-                    self.problem(
-                        Problem::new("missing_key", format!("{within} is missing the required key `{r}`"), self.spans.key(path))
+                    let span = if path.is_empty() { first_line(self.text) } else { self.spans.key(path) };
+                    self.problem_at(
+            path,
+                        Problem::new("missing_key", format!("{within} is missing the required key `{r}`"), span)
                             .label(format!("needs `{r}`"))
                             .maybe_help(what.map(|w| format!("add `{r}:` ({w})"))),
                     );
@@ -134,7 +145,8 @@ impl<'a> Checker<'a> {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("valid keys here: {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
         };
-        self.problem(
+        self.problem_at(
+            path,
             Problem::new("unknown_key", format!("unknown key `{key}` in {within}"), self.spans.key(path))
                 .label("not a valid key here")
                 .help(hint),
@@ -145,7 +157,7 @@ impl<'a> Checker<'a> {
         match s.get("items") {
             Some(J::Array(tuple)) => {
                 if items.len() != tuple.len() {
-                    self.problem(Problem::new(
+                    self.problem_at(path, Problem::new(
                         "wrong_type",
                         format!("`{}` must have exactly {} items, found {}", path_str(path), tuple.len(), items.len()),
                         self.spans.value(path),
@@ -168,7 +180,7 @@ impl<'a> Checker<'a> {
         }
         if let Some(min) = s.get("minItems").and_then(J::as_u64) {
             if (items.len() as u64) < min && s.get("items").is_some_and(|i| !i.is_array()) {
-                self.problem(Problem::new(
+                self.problem_at(path, Problem::new(
                     "wrong_type",
                     format!("`{}` needs at least {min} item(s)", path_str(path)),
                     self.spans.value(path),
@@ -189,9 +201,10 @@ impl<'a> Checker<'a> {
         }
         let expected = allowed.iter().filter(|a| **a != "null").map(|a| article(a)).collect::<Vec<_>>().join(" or ");
         let found = yaml_kind(v);
+        let what = if path.is_empty() { "the manifest".to_string() } else { format!("`{}`", path_str(path)) };
         let mut p = Problem::new(
             "wrong_type",
-            format!("`{}` must be {expected}, found {found}", path_str(path)),
+            format!("{what} must be {expected}, found {found}"),
             self.spans.value(path),
         )
         .label(format!("this is {found}"));
@@ -199,8 +212,10 @@ impl<'a> Checker<'a> {
             p = p.help("quote the value to make it a string");
         } else if allowed.contains(&"array") && !matches!(v, Y::Sequence(_)) {
             p = p.help("write a list: `[a, b]` or one `- item` per line");
+        } else if allowed.contains(&"object") && !matches!(v, Y::Mapping(_)) {
+            p = p.help(if path.is_empty() { "a manifest is a mapping with `version`, `name` and `steps`" } else { "write a mapping: `{key: value}` or one `key: value` per line" });
         }
-        self.problem(p);
+        self.problem_at(path, p);
         false
     }
 
@@ -214,7 +229,8 @@ impl<'a> Checker<'a> {
         let hint = crate::util::did_you_mean(&text, names.iter().map(String::as_str))
             .map(|s| format!("did you mean `{s}`?"))
             .unwrap_or_else(|| format!("one of: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")));
-        self.problem(
+        self.problem_at(
+            path,
             Problem::new("bad_value", format!("`{text}` is not a valid value for `{}`", path_str(path)), self.spans.value(path))
                 .label("not allowed here")
                 .help(hint),
@@ -235,9 +251,23 @@ impl<'a> Checker<'a> {
         if !tags.is_empty() && tags.len() == alts.len() {
             return self.tagged(v, &tags, path);
         }
-        let mut best: Option<(usize, Vec<Problem>)> = None;
+        // Alternatives that are all fixed values: one list of allowed values.
+        let fixed: Option<Vec<J>> = alts.iter().try_fold(Vec::new(), |mut acc, a| {
+            let a = self.resolve(a);
+            if let Some(c) = a.get("const") {
+                acc.push(c.clone());
+            } else {
+                acc.extend(a.get("enum")?.as_array()?.iter().cloned());
+            }
+            Some(acc)
+        });
+        if let Some(values) = fixed {
+            self.check_enum(v, &values, path);
+            return;
+        }
+        let mut best: Option<(usize, Vec<(Problem, Vec<Seg>)>)> = None;
         for a in alts {
-            let mut sub = Checker { root: self.root, spans: self.spans, problems: Vec::new() };
+            let mut sub = Checker { root: self.root, text: self.text, spans: self.spans, problems: Vec::new() };
             sub.walk(v, a, path);
             if sub.problems.is_empty() {
                 return;
@@ -248,7 +278,7 @@ impl<'a> Checker<'a> {
                 J::String(x) => type_matches(v, x),
                 J::Array(xs) => xs.iter().filter_map(J::as_str).any(|x| type_matches(v, x)),
                 _ => true,
-            }) && !sub.problems.iter().any(|p| p.code == "wrong_type" && p.span == self.spans.value(path));
+            }) && !sub.problems.iter().any(|(p, _)| p.code == "wrong_type" && p.span == self.spans.value(path));
             let score = if type_match { sub.problems.len() } else { 1000 + sub.problems.len() };
             if best.as_ref().is_none_or(|(b, _)| score < *b) {
                 best = Some((score, sub.problems));
@@ -259,7 +289,8 @@ impl<'a> Checker<'a> {
             _ => {
                 let expected: Vec<String> = alts.iter().filter_map(|a| describe_schema(Some(self.resolve(a)))).collect();
                 let found = yaml_kind(v);
-                self.problem(
+                self.problem_at(
+            path,
                     Problem::new(
                         "wrong_type",
                         format!("`{}` must be {}, found {found}", path_str(path), dedup_join(expected)),
@@ -276,7 +307,8 @@ impl<'a> Checker<'a> {
         let kinds: Vec<&str> = tags.iter().map(|(t, _)| *t).collect();
         let Y::Mapping(m) = v else {
             let found = yaml_kind(v);
-            self.problem(
+            self.problem_at(
+            path,
                 Problem::new("wrong_type", format!("step `{}` must be a mapping with a `kind`, found {found}", path_str(path)), self.spans.value(path))
                     .label(format!("this is {found}"))
                     .help(format!("write `kind: <one of {}>` and the step's keys", kinds.join(", "))),
@@ -285,7 +317,8 @@ impl<'a> Checker<'a> {
         };
         let kind = m.get("kind");
         let Some(kind) = kind else {
-            self.problem(
+            self.problem_at(
+            path,
                 Problem::new("missing_kind", format!("step `{}` has no `kind`", path_str(path)), self.spans.key(path))
                     .label("which kind of step is this?")
                     .help(format!("add `kind:` with one of: {}", kinds.join(", "))),
@@ -303,7 +336,8 @@ impl<'a> Checker<'a> {
                 let hint = crate::util::did_you_mean(&kind_text, kinds.iter().copied())
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| format!("step kinds: {}", kinds.join(", ")));
-                self.problem(
+                self.problem_at(
+            path,
                     Problem::new("unknown_kind", format!("unknown step kind `{kind_text}`"), self.spans.value(path))
                         .label("not a step kind")
                         .help(hint),
@@ -312,6 +346,19 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// The first line that is neither blank nor a comment.
+fn first_line(text: &str) -> crate::manifest::spans::Span {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            return crate::manifest::spans::Span { offset, len: line.trim_end().len().max(1) };
+        }
+        offset += line.len();
+    }
+    crate::manifest::spans::Span::default()
 }
 
 fn key_text(k: &Y) -> Option<String> {

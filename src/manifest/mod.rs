@@ -22,6 +22,9 @@ pub struct Loaded {
     pub source: Source,
     pub spans: SpanIndex,
     pub raw: RawManifest,
+    /// Problems already found (structural errors that could be repaired
+    /// around, warnings); validation adds its own and fails if any is an error.
+    pub problems: Problems,
 }
 
 /// The manifest's JSON Schema (draft-07, which editors' YAML plugins read).
@@ -88,21 +91,100 @@ pub fn parse(name: &str, text: &str) -> Result<Loaded, Problems> {
         );
         return Err(problems);
     }
-    let mut checker = check::Checker::new(&SCHEMA, &spans);
+    let mut checker = check::Checker::new(&SCHEMA, &spans, text);
     checker.check(&value);
-    problems.items.extend(checker.problems);
+    let bad: Vec<Vec<Seg>> = checker.problems.iter().map(|(_, p)| p.clone()).collect();
+    problems.items.extend(checker.problems.into_iter().map(|(p, _)| p));
+    // With structural errors, repair what can be repaired (drop unknown keys,
+    // stand in for broken steps) so the semantic checks can still report
+    // their problems in the same run.
     if problems.has_errors() {
-        problems.sort();
-        return Err(problems);
+        value = match repair(value, &bad) {
+            Some(v) => v,
+            None => {
+                problems.sort();
+                return Err(problems);
+            }
+        };
     }
     match serde_yaml::from_value::<RawManifest>(value) {
-        Ok(raw) => Ok(Loaded { source, spans, raw }),
+        Ok(raw) => Ok(Loaded { source, spans, raw, problems }),
         Err(e) => {
-            // The schema check should have caught this; report it anyway.
-            problems.push(Problem::new("invalid_manifest", e.to_string(), Span::default()));
+            if !problems.has_errors() {
+                // The schema check should have caught this; report it anyway.
+                problems.push(Problem::new("invalid_manifest", e.to_string(), Span::default()));
+            }
+            problems.sort();
             Err(problems)
         }
     }
+}
+
+/// Marks a step that stands in for one with structural errors.
+pub const BROKEN_STEP: &str = "\u{0}mastflow: invalid step";
+
+/// Remove what the structural check rejected: unknown keys are dropped, a
+/// step with any other problem is replaced by an empty stand-in (marked with
+/// [`BROKEN_STEP`]) so references to it still resolve, a broken output is
+/// dropped, a broken param becomes a string param. Problems at the top level
+/// cannot be repaired.
+fn repair(mut value: serde_yaml::Value, bad: &[Vec<Seg>]) -> Option<serde_yaml::Value> {
+    use serde_yaml::Value as V;
+    let mut broken_steps: Vec<String> = Vec::new();
+    let mut broken_params: Vec<String> = Vec::new();
+    let mut broken_outputs: Vec<usize> = Vec::new();
+    let mut unknown_keys: Vec<&Vec<Seg>> = Vec::new();
+    for p in bad {
+        match p.as_slice() {
+            [Seg::Key(root), Seg::Key(name), rest @ ..] if root == "steps" => {
+                if !rest.is_empty() || !broken_steps.contains(name) {
+                    broken_steps.push(name.clone());
+                }
+            }
+            [Seg::Key(root), Seg::Key(name), ..] if root == "params" => broken_params.push(name.clone()),
+            [Seg::Key(root), Seg::Index(i), ..] if root == "outputs" => broken_outputs.push(*i),
+            [Seg::Key(_)] => unknown_keys.push(p),
+            _ => return None,
+        }
+    }
+    let root = value.as_mapping_mut()?;
+    for p in unknown_keys {
+        if let [Seg::Key(k)] = p.as_slice() {
+            if ["version", "name", "steps"].contains(&k.as_str()) {
+                return None;
+            }
+            root.remove(k.as_str());
+        }
+    }
+    if let Some(V::Mapping(steps)) = root.get_mut("steps") {
+        for name in &broken_steps {
+            if let Some(step) = steps.get_mut(name.as_str()) {
+                let mut stand_in = serde_yaml::Mapping::new();
+                stand_in.insert("kind".into(), "table".into());
+                stand_in.insert("rows".into(), V::Sequence(Vec::new()));
+                stand_in.insert("description".into(), BROKEN_STEP.into());
+                *step = V::Mapping(stand_in);
+            }
+        }
+    } else {
+        return None;
+    }
+    if let Some(V::Mapping(params)) = root.get_mut("params") {
+        for name in &broken_params {
+            if let Some(p) = params.get_mut(name.as_str()) {
+                *p = V::String(String::new());
+            }
+        }
+    }
+    if let Some(V::Sequence(outputs)) = root.get_mut("outputs") {
+        let mut i = 0;
+        outputs.retain(|_| {
+            let keep = !broken_outputs.contains(&i);
+            i += 1;
+            keep
+        });
+    }
+    Some(value)
 }
 
 /// Read and parse a manifest file.
@@ -119,22 +201,67 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Problems> {
 }
 
 fn yaml_error(e: &serde_yaml::Error, text: &str) -> Problem {
-    let span = e
-        .location()
-        .map(|l| Span { offset: l.index().min(text.len()), len: 1 })
-        .unwrap_or_default();
-    let msg = e.to_string();
-    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-    let hint = if msg.contains("tab") {
+    let full = e.to_string();
+    // "PROBLEM at line L column C, while CONTEXT at line L2 column C2"
+    let (head, context) = match full.split_once(", while ") {
+        Some((h, c)) => (h.to_string(), Some(c.to_string())),
+        None => (full.clone(), None),
+    };
+    let problem = head.split(" at line ").next().unwrap_or(&head).to_string();
+    let offset = e.location().map_or(0, |l| l.index());
+    let mut p = Problem::new("yaml_syntax", format!("invalid YAML: {problem}"), char_span(text, offset)).label("syntax error");
+    if let Some(ctx) = &context {
+        let what = ctx.split(" at line ").next().unwrap_or(ctx).to_string();
+        p.message = format!("invalid YAML: {problem}, while {what}");
+        if let Some(off) = line_col_offset(text, ctx) {
+            p = p.also(char_span(text, off), format!("{} starts here", what.trim_start_matches("scanning ").trim_start_matches("parsing ")));
+        }
+    }
+    let hint = if full.contains("tab") {
         "YAML indents with spaces, not tabs"
-    } else if msg.contains("mapping values are not allowed") {
+    } else if full.contains("quoted scalar") {
+        "close the quote that starts here"
+    } else if full.contains("flow sequence") {
+        "close the `[` list with `]`"
+    } else if full.contains("flow mapping") {
+        "close the `{` mapping with `}`"
+    } else if full.contains("mapping values are not allowed") {
         "a value containing `: ` must be quoted"
+    } else if full.contains("recursion limit") {
+        "the document nests too deeply"
     } else {
         "check indentation, quotes and brackets around here"
     };
-    Problem::new("yaml_syntax", format!("invalid YAML: {msg}"), span)
-        .label("syntax error")
-        .help(hint)
+    p.help(hint)
+}
+
+/// A one-character span at byte `offset`, moved back into the text and onto
+/// a character boundary (a problem at the end of the file points at its last character).
+fn char_span(text: &str, offset: usize) -> Span {
+    if text.is_empty() {
+        return Span::default();
+    }
+    let mut o = offset.min(text.len().saturating_sub(1));
+    while o > 0 && !text.is_char_boundary(o) {
+        o -= 1;
+    }
+    // Prefer a visible character: step back over trailing newlines.
+    while o > 0 && text.as_bytes()[o] == b'\n' && offset >= text.len() {
+        o -= 1;
+    }
+    let len = text[o..].chars().next().map_or(1, char::len_utf8);
+    Span { offset: o, len }
+}
+
+/// Byte offset of "... at line L column C" (1-based line, 1-based column).
+fn line_col_offset(text: &str, msg: &str) -> Option<usize> {
+    let rest = msg.rsplit_once(" at line ")?.1;
+    let (l, c) = rest.split_once(" column ")?;
+    let (line, col): (usize, usize) = (l.trim().parse().ok()?, c.trim().parse().ok()?);
+    let start = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
+    let line_text = text[start..].lines().next().unwrap_or("");
+    let byte_col = line_text.char_indices().nth(col.saturating_sub(1)).map_or(line_text.len(), |(i, _)| i);
+    Some(start + byte_col)
 }
 
 const DUP: &str = "__mastflow_duplicate_";
@@ -162,3 +289,4 @@ fn drop_renamed(v: &mut serde_yaml::Value) {
         _ => {}
     }
 }
+

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
+/// Nesting deeper than this is not indexed (serde_yaml refuses it anyway).
+const MAX_DEPTH: usize = 256;
+
 /// One segment of a path into the document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Seg {
@@ -83,8 +86,16 @@ impl SpanIndex {
             stack: Vec::new(),
             index: SpanIndex::default(),
         };
+        // Pull events in a loop (the parser's own `load` recurses once per
+        // nesting level and overflows the stack on hostile input).
         let mut parser = Parser::new_from_str(src);
-        let _ = parser.load(&mut b, false);
+        while let Ok((ev, mark)) = parser.next_token() {
+            let end = matches!(ev, Event::StreamEnd);
+            b.on_event(ev, mark);
+            if end || b.stack.len() > MAX_DEPTH {
+                break;
+            }
+        }
         b.index
     }
 

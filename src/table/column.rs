@@ -11,7 +11,6 @@ pub enum DataType {
     Bool,
     Int,
     Float,
-    #[serde(alias = "str")]
     String,
 }
 

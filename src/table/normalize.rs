@@ -63,13 +63,8 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 
 /// A float, accepting `nan`, `inf`, `-inf`, `+inf`, `Infinity` in any case.
 pub fn parse_float(s: &str) -> Option<f64> {
-    let s = s.trim();
-    match s.to_ascii_lowercase().as_str() {
-        "nan" => Some(f64::NAN),
-        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        _ => s.parse().ok(),
-    }
+    // Rust's parser accepts `NaN`, `inf`, `+Infinity` in any case already.
+    s.trim().parse().ok()
 }
 
 /// Strings that mean "no value" in text inputs.

@@ -36,10 +36,18 @@ pub struct Options {
 pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
     let mut v = Validator {
         loaded,
-        problems: Problems::new(loaded.source.clone()),
+        problems: loaded.problems.clone(),
         names: loaded.raw.steps.keys().cloned().collect(),
         base_dir: opts.base_dir.clone(),
     };
+    if loaded.raw.version != 1 {
+        let span = v.span_value(&[k("version")]);
+        v.err(
+            Problem::new("bad_version", format!("manifest version {} is not supported", loaded.raw.version), span)
+                .label("unknown version")
+                .help("this mastflow reads `version: 1`"),
+        );
+    }
     let params = v.params(&opts.sets);
     let env = v.env();
     let mut steps: Vec<Step> = Vec::with_capacity(loaded.raw.steps.len());
@@ -129,7 +137,7 @@ impl<'a> Validator<'a> {
                         self.err(
                             Problem::new("bad_param", format!("--set {name}={text}: {why}"), self.span_key(&path))
                                 .label(format!("`{name}` is declared here"))
-                                .help(format!("give a {} value", type_name(ty))),
+                                .help(format!("give {}", type_name(ty))),
                         );
                         None
                     }
@@ -144,7 +152,7 @@ impl<'a> Validator<'a> {
                         self.err(
                             Problem::new("bad_param", format!("default of param `{name}` {why}"), self.span_value(&dp))
                                 .label("wrong type")
-                                .help(format!("give a {} value or change `type`", type_name(ty))),
+                                .help(format!("give {} or change `type`", type_name(ty))),
                         );
                         None
                     }
@@ -158,12 +166,30 @@ impl<'a> Validator<'a> {
                     None
                 }
             };
+            if !is_identifier(name) {
+                self.err(
+                    Problem::new("bad_param_name", format!("param name `{name}` is not an identifier"), self.span_key(&path))
+                        .label("templates could not read it")
+                        .help(format!("use ASCII letters, digits and `_` (e.g. `{}`), so it reads as `params.NAME`", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))),
+                );
+            }
             if let (Some(v), Some(ch)) = (&value, &choices) {
                 let ok = ch.iter().any(|c| param_from_default(&raw::ScalarOrList::One(c.clone()), ty).ok().as_ref() == Some(v));
                 if !ok {
+                    let allowed: Vec<String> = ch.iter().map(scalar_text).collect();
+                    let text = param_text(v);
+                    let span = if matches!(p, RawParam::Full(_)) && !sets.iter().any(|(n, _)| n == name) {
+                        self.span_value(&vec_with(&path, k("default")))
+                    } else {
+                        self.span_key(&path)
+                    };
+                    let hint = crate::util::did_you_mean(&text, allowed.iter().map(String::as_str))
+                        .map(|s| format!("did you mean `{s}`? (values are case-sensitive)"))
+                        .unwrap_or_else(|| format!("allowed: {}", allowed.join(", ")));
                     self.err(
-                        Problem::new("bad_param", format!("param `{name}` = {} is not one of the allowed values", param_text(v)), self.span_key(&path))
-                            .help(format!("allowed: {}", ch.iter().map(scalar_text).collect::<Vec<_>>().join(", "))),
+                        Problem::new("bad_param", format!("param `{name}` = {text} is not one of the allowed values"), span)
+                            .label("not in `enum`")
+                            .help(hint),
                     );
                 }
             }
@@ -182,7 +208,7 @@ impl<'a> Validator<'a> {
                             format!("declared params: {}", raw.keys().cloned().collect::<Vec<_>>().join(", "))
                         }
                     });
-                self.err(Problem::new("unknown_param", format!("--set {name}: the manifest has no param `{name}`"), Span::default()).help(hint));
+                self.err(Problem::new("unknown_param", format!("--set {name}: the manifest has no param `{name}`"), Span::default()).unlocated().help(hint));
             }
         }
         out
@@ -242,11 +268,25 @@ impl<'a> Validator<'a> {
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             self.err(
-                Problem::new("bad_step_name", format!("step name `{name}` may only contain letters, digits, `_` and `-`"), self.span_key(&base))
+                Problem::new("bad_step_name", format!("step name `{name}` may only contain ASCII letters, digits, `_` and `-`"), self.span_key(&base))
                     .help("templates read steps as `steps.NAME`; use `_` instead of other characters"),
             );
         }
         let (description, needs) = rs.common();
+        if description.as_deref() == Some(crate::manifest::BROKEN_STEP) {
+            // Structural errors were reported; references to it still resolve.
+            return Step {
+                name: name.to_string(),
+                kind: "table",
+                description: None,
+                op: Op::Table(TableOp::Invalid),
+                inputs: Vec::new(),
+                deps: Vec::new(),
+                template_deps: Vec::new(),
+                span: self.span_key(&base),
+                columns: None,
+            };
+        }
         let mut inputs: Vec<StepId> = Vec::new();
         let mut refs: Vec<(Reference, Vec<Seg>)> = Vec::new();
         let mut colrefs: Vec<ColRef> = Vec::new();
@@ -305,8 +345,20 @@ impl<'a> Validator<'a> {
                     };
                     let mut local = Vec::new();
                     self.expression(&expr, &epath, &mut local, &mut refs);
-                    // Columns made earlier in the same step are available.
-                    colrefs.extend(local.into_iter().filter(|c| !made.contains(&c.name)));
+                    // Columns made earlier in the same step are available; one
+                    // made later is not.
+                    for c in local.into_iter().filter(|c| !made.contains(&c.name)) {
+                        let later = d.columns.keys().any(|n| *n == c.name) && c.name != *cname;
+                        if later {
+                            self.err(
+                                Problem::new("unknown_column", format!("column `{}` is derived later in this step", c.name), self.span_value(&c.path))
+                                    .label("not yet defined")
+                                    .help(format!("move `{}` above `{cname}`", c.name)),
+                            );
+                        } else {
+                            colrefs.push(c);
+                        }
+                    }
                     made.push(cname.clone());
                     cols.push(Derived { name: cname.clone(), expr, ty, meta });
                 }
@@ -429,6 +481,18 @@ impl<'a> Validator<'a> {
             self.check_join_keys(j, &inputs, done, &at);
         }
         let columns = infer_columns(rs, &op, &inputs, done);
+        if let Some(cols) = &columns {
+            let mut seen = HashSet::new();
+            for c in cols {
+                if !seen.insert(c) {
+                    self.err(
+                        Problem::new("duplicate_column", format!("step `{name}` would produce two columns named `{c}`"), self.span_key(&base))
+                            .label("here")
+                            .help("rename one of them (a `rename` step, a different union `tag`, or distinct join `suffixes`)"),
+                    );
+                }
+            }
+        }
         Step {
             name: name.to_string(),
             kind: rs.kind(),
@@ -450,7 +514,7 @@ impl<'a> Validator<'a> {
                 Problem::new("table_source", format!("table step needs exactly one of `rows`, `csv` or `file` (found {sources})"), self.span_key(base))
                     .help("give inline `rows:`, inline `csv: |` text, or a `file:` path"),
             );
-            return Op::Table(TableOp::Static { table: Arc::new(Table::empty()), origin: String::new() });
+            return Op::Table(TableOp::Invalid);
         }
         let decls: Vec<(String, ColumnDecl)> = t
             .columns
@@ -495,17 +559,15 @@ impl<'a> Validator<'a> {
                     Op::Table(TableOp::Static { table: Arc::new(table), origin })
                 }
                 Err(e) => {
-                    self.err(Problem::new("bad_table", e, self.span_key(base)));
-                    Op::Table(TableOp::Static { table: Arc::new(Table::empty()), origin })
+                    let _ = origin;
+                    self.err(Problem::new("bad_table", e, self.span_key(base)).label("in this table").help("fix the declared `type` in `columns:` or the data"));
+                    Op::Table(TableOp::Invalid)
                 }
             },
             Err((msg, path)) => {
-                self.err(
-                    Problem::new("bad_table", format!("cannot read table: {msg}"), self.span_value(&path))
-                        .label("from here")
-                        .help("paths are relative to the manifest's directory"),
-                );
-                Op::Table(TableOp::Static { table: Arc::new(Table::empty()), origin: String::new() })
+                let help = if t.csv.is_some() { "inline CSV needs a header line and the same number of fields on every line" } else { "paths are relative to the manifest's directory" };
+                self.err(Problem::new("bad_table", format!("cannot read table: {msg}"), self.span_value(&path)).label("from here").help(help));
+                Op::Table(TableOp::Invalid)
             }
         }
     }
@@ -608,6 +670,15 @@ impl<'a> Validator<'a> {
             Some(raw::RowsCheck::Exactly(n)) => (Some(*n), Some(*n)),
             Some(raw::RowsCheck::Range(r)) => (r.min, r.max),
         };
+        if let (Some(lo), Some(hi)) = (rows_min, rows_max) {
+            if lo > hi {
+                self.err(
+                    Problem::new("bad_range", format!("rows min {lo} is greater than max {hi}; the check can never pass"), self.span_value(&at("rows")))
+                        .label("empty range")
+                        .help("swap `min` and `max`"),
+                );
+            }
+        }
         for (i, c) in a.not_null.iter().enumerate() {
             colrefs.push(ColRef { name: c.clone(), path: vec_with(&at("not_null"), Seg::Index(i)), at_key: false });
         }
@@ -632,7 +703,8 @@ impl<'a> Validator<'a> {
         }
         if a.rows.is_none() && a.not_null.is_empty() && a.unique.is_empty() && a.accepted_values.is_empty() && a.expr.is_none() {
             self.err(
-                Problem::new("empty_assert", "assert step checks nothing", self.span_key(&at("from")))
+                Problem::new("empty_assert", "assert step checks nothing", self.span_key(&at("from")[..2]))
+                    .label("this assert")
                     .help("add `rows`, `not_null`, `unique`, `accepted_values` or `expr`"),
             );
         }
@@ -777,13 +849,22 @@ impl<'a> Validator<'a> {
             }
             let pspan = self.span_value(&vec_with(&base, k("path")));
             if template::is_template(&o.path) {
+                let literal = strip_template_segments(&o.path);
+                if o.path.starts_with('/') || literal.split('/').any(|c| c == "..") {
+                    self.err(Problem::new("bad_path", format!("output path `{}` must stay inside the output directory", o.path), pspan).label("absolute or `..`").help("write a relative path without `..`"));
+                }
                 match template::references(&o.path) {
                     Ok(refs) => {
                         let refs: Vec<(Reference, Vec<Seg>)> = refs.into_iter().map(|r| (r, vec_with(&base, k("path")))).collect();
                         let env = IndexMap::new();
                         for (r, _) in &refs {
                             if r.root == "steps" || r.root == "env" {
-                                self.err(Problem::new("bad_template", "output paths may read only `params`", pspan).help("use a param for the varying part of the path"));
+                                let var = format!("{}{}", r.root, r.name.as_ref().map(|n| format!(".{n}")).unwrap_or_default());
+                                self.err(
+                                    Problem::new("bad_template", format!("output path reads `{var}`; output paths may read only `params`"), pspan)
+                                        .label("in this path")
+                                        .help("use a param for the varying part of the path"),
+                                );
                             }
                         }
                         let refs: Vec<_> = refs.into_iter().filter(|(r, _)| r.root != "steps" && r.root != "env").collect();
@@ -821,6 +902,28 @@ impl<'a> Validator<'a> {
         }
         out
     }
+}
+
+/// A template with its `{{ }}` and `{% %}` segments removed.
+fn strip_template_segments(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(['{']) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let close = if after.starts_with("{{") { "}}" } else if after.starts_with("{%") { "%}" } else { out.push('{'); rest = &after[1..]; continue };
+        match after.find(close) {
+            Some(j) => rest = &after[j + 2..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn vec_with(p: &[Seg], s: Seg) -> Vec<Seg> {
@@ -867,13 +970,14 @@ pub fn resolve_path(base: &Path, p: &str) -> PathBuf {
     if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
 }
 
+/// The type with its article: "an integer", "a number"...
 fn type_name(t: raw::ParamType) -> &'static str {
     match t {
-        raw::ParamType::String => "string",
-        raw::ParamType::Integer => "integer",
-        raw::ParamType::Number => "number",
-        raw::ParamType::Boolean => "boolean (true/false)",
-        raw::ParamType::List => "comma-separated list",
+        raw::ParamType::String => "a string",
+        raw::ParamType::Integer => "an integer",
+        raw::ParamType::Number => "a number",
+        raw::ParamType::Boolean => "a boolean (true/false)",
+        raw::ParamType::List => "a comma-separated list",
     }
 }
 
@@ -899,7 +1003,7 @@ fn param_from_default(d: &raw::ScalarOrList, t: raw::ParamType) -> Result<ParamV
         (raw::ScalarOrList::One(S::Int(i)), raw::ParamType::Number) => ParamValue::Float(*i as f64),
         (raw::ScalarOrList::One(S::Float(f)), raw::ParamType::Number) => ParamValue::Float(*f),
         (raw::ScalarOrList::One(S::Bool(b)), raw::ParamType::Boolean) => ParamValue::Bool(*b),
-        (raw::ScalarOrList::One(s), t) => return Err(format!("`{}` is not a {}", scalar_text(s), type_name(t))),
+        (raw::ScalarOrList::One(s), t) => return Err(format!("`{}` is not {}", scalar_text(s), type_name(t))),
     })
 }
 
@@ -1006,7 +1110,7 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
     let up = |i: usize| inputs.get(i).and_then(|&id| done.get(id)).and_then(|s| s.columns.clone());
     match op {
         Op::Table(TableOp::Static { table, .. }) => Some(table.column_names().map(str::to_string).collect()),
-        Op::Table(TableOp::File { .. }) => None,
+        Op::Table(TableOp::File { .. } | TableOp::Invalid) => None,
         Op::Filter { .. } | Op::Sort { .. } | Op::Unique { .. } | Op::Head { .. } | Op::Assert(_) => up(0),
         Op::Select { columns, .. } => Some(columns.clone()),
         Op::Drop { columns, .. } => up(0).map(|c| c.into_iter().filter(|x| !columns.contains(x)).collect()),
@@ -1031,9 +1135,7 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
                 }
             }
             if let Some(t) = tag {
-                if !out.contains(t) {
-                    out.push(t.clone());
-                }
+                out.push(t.clone());
             }
             Some(out)
         }

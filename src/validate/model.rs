@@ -107,6 +107,8 @@ pub enum TableOp {
     Static { table: Arc<Table>, origin: String },
     /// A file whose path is a template, read at run time.
     File { path: String, format: Option<Format>, decls: Vec<(String, ColumnDecl)> },
+    /// A table that failed validation (never run).
+    Invalid,
 }
 
 /// Declared type and metadata of a column.
