@@ -19,7 +19,10 @@ pub struct Source {
 
 impl Source {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        Self { name: name.into(), text: text.into() }
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     /// 1-based line and column of a byte offset.
@@ -107,7 +110,10 @@ pub struct Problems {
 
 impl Problems {
     pub fn new(source: Source) -> Self {
-        Self { source, items: Vec::new() }
+        Self {
+            source,
+            items: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, p: Problem) {
@@ -139,7 +145,10 @@ impl Problems {
             .with_links(false);
         let mut out = String::new();
         for p in &self.items {
-            let d = Rendered { problem: p, source: self.source.named() };
+            let d = Rendered {
+                problem: p,
+                source: self.source.named(),
+            };
             let _ = handler.render_report(&mut out, &d);
         }
         let errors = self.errors();
@@ -149,7 +158,14 @@ impl Problems {
             self.source.name,
             errors,
             if errors == 1 { "" } else { "s" },
-            if warnings > 0 { format!(", {warnings} warning{}", if warnings == 1 { "" } else { "s" }) } else { String::new() }
+            if warnings > 0 {
+                format!(
+                    ", {warnings} warning{}",
+                    if warnings == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            }
         ));
         out
     }
@@ -160,14 +176,21 @@ impl Problems {
         let mut out = String::new();
         for p in &self.items {
             let (l, c) = self.source.line_col(p.span.offset);
-            let at = if p.located { format!(":{l}:{c}") } else { String::new() };
+            let at = if p.located {
+                format!(":{l}:{c}")
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
                 "{}{at}: {}[{}]: {}{}\n",
                 self.source.name,
                 if p.warning { "warning" } else { "error" },
                 p.code,
                 p.message.replace('\n', " "),
-                p.help.as_ref().map(|h| format!(" (help: {h})")).unwrap_or_default()
+                p.help
+                    .as_ref()
+                    .map(|h| format!(" (help: {h})"))
+                    .unwrap_or_default()
             ));
         }
         out
@@ -207,15 +230,24 @@ impl Diagnostic for Rendered<'_> {
     }
 
     fn severity(&self) -> Option<Severity> {
-        Some(if self.problem.warning { Severity::Warning } else { Severity::Error })
+        Some(if self.problem.warning {
+            Severity::Warning
+        } else {
+            Severity::Error
+        })
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.problem.help.as_ref().map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
+        self.problem
+            .help
+            .as_ref()
+            .map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.problem.located.then_some(&self.source as &dyn SourceCode)
+        self.problem
+            .located
+            .then_some(&self.source as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -236,8 +268,15 @@ impl Diagnostic for Rendered<'_> {
 /// Render a plain message (no source) through miette's handler, for errors
 /// raised at run time that have a step span.
 pub fn render_at(source: &Source, problem: &Problem, color: bool) -> String {
-    let p = Problems { source: source.clone(), items: vec![problem.clone()] };
+    let p = Problems {
+        source: source.clone(),
+        items: vec![problem.clone()],
+    };
     let s = p.render(color, 100);
     // Drop the trailing summary line.
-    s.rsplit_once('\n').map(|(a, _)| a).unwrap_or(&s).rsplit_once('\n').map_or(s.clone(), |(a, _)| format!("{a}\n"))
+    s.rsplit_once('\n')
+        .map(|(a, _)| a)
+        .unwrap_or(&s)
+        .rsplit_once('\n')
+        .map_or(s.clone(), |(a, _)| format!("{a}\n"))
 }

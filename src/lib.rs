@@ -6,13 +6,13 @@
 //! `table` (columns and operations) → `output` (files and the run record) →
 //! `cli`. Lower layers never import higher ones.
 
-pub mod table;
-pub mod util;
-pub mod diag;
-pub mod manifest;
-pub mod template;
-pub mod validate;
 pub mod cli;
+pub mod diag;
 pub mod exec;
+pub mod manifest;
 pub mod output;
 pub mod plan;
+pub mod table;
+pub mod template;
+pub mod util;
+pub mod validate;

@@ -48,20 +48,33 @@ pub fn encode(table: &Table, format: Format, name: &str) -> Result<Vec<u8>, io::
 
 /// Write the outputs whose step produced a table. Returns what was written,
 /// and errors for outputs that could not be.
-pub fn write_outputs(m: &Manifest, outcome: &Outcome, ctx: &Context, out_dir: &Path) -> (Vec<Written>, Vec<OutputError>) {
+pub fn write_outputs(
+    m: &Manifest,
+    outcome: &Outcome,
+    ctx: &Context,
+    out_dir: &Path,
+) -> (Vec<Written>, Vec<OutputError>) {
     let mut written = Vec::new();
     let mut errors = Vec::new();
     for o in &m.outputs {
-        let Some(table) = &outcome.tables[o.from] else { continue };
+        let Some(table) = &outcome.tables[o.from] else {
+            continue;
+        };
         let rel = match ctx.render(&o.path) {
             Ok(p) => p,
             Err(e) => {
-                errors.push(OutputError::Bad { path: o.path.clone(), message: e });
+                errors.push(OutputError::Bad {
+                    path: o.path.clone(),
+                    message: e,
+                });
                 continue;
             }
         };
         if let Err(why) = check_relative_path(&rel) {
-            errors.push(OutputError::Bad { path: rel.clone(), message: format!("path {why}") });
+            errors.push(OutputError::Bad {
+                path: rel.clone(),
+                message: format!("path {why}"),
+            });
             continue;
         }
         let projected;
@@ -72,7 +85,10 @@ pub fn write_outputs(m: &Manifest, outcome: &Outcome, ctx: &Context, out_dir: &P
                     &projected
                 }
                 Err(e) => {
-                    errors.push(OutputError::Bad { path: rel.clone(), message: e.to_string() });
+                    errors.push(OutputError::Bad {
+                        path: rel.clone(),
+                        message: e.to_string(),
+                    });
                     continue;
                 }
             },
@@ -82,16 +98,28 @@ pub fn write_outputs(m: &Manifest, outcome: &Outcome, ctx: &Context, out_dir: &P
         let bytes = match encode(t, o.format, name) {
             Ok(b) => b,
             Err(e) => {
-                errors.push(OutputError::Bad { path: rel.clone(), message: e.to_string() });
+                errors.push(OutputError::Bad {
+                    path: rel.clone(),
+                    message: e.to_string(),
+                });
                 continue;
             }
         };
         let full = out_dir.join(&rel);
         if let Err(e) = write_atomic(&full, |w| w.write_all(&bytes)) {
-            errors.push(OutputError::Write { path: full.display().to_string(), source: e });
+            errors.push(OutputError::Write {
+                path: full.display().to_string(),
+                source: e,
+            });
             continue;
         }
-        written.push(Written { path: rel, from: name.clone(), format: o.format.name(), rows: t.num_rows(), sha256: sha256_hex(&bytes) });
+        written.push(Written {
+            path: rel,
+            from: name.clone(),
+            format: o.format.name(),
+            rows: t.num_rows(),
+            sha256: sha256_hex(&bytes),
+        });
     }
     (written, errors)
 }
@@ -126,12 +154,16 @@ pub fn write_run_record(out_dir: &Path, record: &RunRecord<'_>) -> Result<PathBu
     let path = out_dir.join("run.json");
     let mut text = serde_json::to_vec_pretty(record).expect("run record serialises");
     text.push(b'\n');
-    write_atomic(&path, |w| w.write_all(&text)).map_err(|e| OutputError::Write { path: path.display().to_string(), source: e })?;
+    write_atomic(&path, |w| w.write_all(&text)).map_err(|e| OutputError::Write {
+        path: path.display().to_string(),
+        source: e,
+    })?;
     Ok(path)
 }
 
 /// Current UTC time as ISO-8601 (for the run record only; never in tables).
 pub fn now_iso() -> String {
     let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

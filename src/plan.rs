@@ -49,10 +49,21 @@ impl Plan {
         let order = kahn(m, &graph, &nodes)?;
         let mut levels = vec![0usize; n];
         for &i in &order {
-            levels[i] = m.steps[i].deps.iter().map(|&d| levels[d] + 1).max().unwrap_or(0);
+            levels[i] = m.steps[i]
+                .deps
+                .iter()
+                .map(|&d| levels[d] + 1)
+                .max()
+                .unwrap_or(0);
         }
         let selected = select_steps(m, &graph, &nodes, select)?;
-        Ok(Plan { graph, nodes, order, levels, selected })
+        Ok(Plan {
+            graph,
+            nodes,
+            order,
+            levels,
+            selected,
+        })
     }
 
     /// Steps downstream of `id` (not including it).
@@ -60,7 +71,10 @@ impl Plan {
         let mut out = BTreeSet::new();
         let mut stack = vec![self.nodes[id]];
         while let Some(nx) = stack.pop() {
-            for nb in self.graph.neighbors_directed(nx, petgraph::Direction::Outgoing) {
+            for nb in self
+                .graph
+                .neighbors_directed(nx, petgraph::Direction::Outgoing)
+            {
                 if out.insert(self.graph[nb]) {
                     stack.push(nb);
                 }
@@ -76,19 +90,38 @@ impl Plan {
     /// Text rendering: one block per level.
     pub fn text(&self, m: &Manifest) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "plan `{}`: {} steps in {} levels, {} outputs", m.name, m.steps.len(), self.num_levels(), m.outputs.len());
+        let _ = writeln!(
+            s,
+            "plan `{}`: {} steps in {} levels, {} outputs",
+            m.name,
+            m.steps.len(),
+            self.num_levels(),
+            m.outputs.len()
+        );
         for level in 0..self.num_levels() {
             let _ = writeln!(s, "level {level}:");
             for &i in self.order.iter().filter(|&&i| self.levels[i] == level) {
                 let st = &m.steps[i];
                 let mark = if self.selected[i] { " " } else { "-" };
-                let _ = writeln!(s, " {mark} {:<20} {:<8} {}", st.name, st.kind, describe(m, i));
+                let _ = writeln!(
+                    s,
+                    " {mark} {:<20} {:<8} {}",
+                    st.name,
+                    st.kind,
+                    describe(m, i)
+                );
             }
         }
         if !m.outputs.is_empty() {
             let _ = writeln!(s, "outputs:");
             for o in &m.outputs {
-                let _ = writeln!(s, "   {} <- {} ({})", o.path, m.steps[o.from].name, o.format.name());
+                let _ = writeln!(
+                    s,
+                    "   {} <- {} ({})",
+                    o.path,
+                    m.steps[o.from].name,
+                    o.format.name()
+                );
             }
         }
         if self.selected.iter().any(|x| !x) {
@@ -99,16 +132,37 @@ impl Plan {
 
     /// Graphviz DOT rendering.
     pub fn dot(&self, m: &Manifest) -> String {
-        let mut s = String::from("digraph mastflow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+        let mut s = String::from(
+            "digraph mastflow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
         for &i in &self.order {
             let st = &m.steps[i];
-            let style = if self.selected[i] { "" } else { ", style=dashed" };
-            let _ = writeln!(s, "  {} [label=\"{}\\n{}\"{style}];", quote(&st.name), escape(&st.name), escape(st.kind));
+            let style = if self.selected[i] {
+                ""
+            } else {
+                ", style=dashed"
+            };
+            let _ = writeln!(
+                s,
+                "  {} [label=\"{}\\n{}\"{style}];",
+                quote(&st.name),
+                escape(&st.name),
+                escape(st.kind)
+            );
         }
         for &i in &self.order {
             for &d in &m.steps[i].deps {
-                let dashed = if m.steps[i].inputs.contains(&d) { "" } else { " [style=dotted]" };
-                let _ = writeln!(s, "  {} -> {}{dashed};", quote(&m.steps[d].name), quote(&m.steps[i].name));
+                let dashed = if m.steps[i].inputs.contains(&d) {
+                    ""
+                } else {
+                    " [style=dotted]"
+                };
+                let _ = writeln!(
+                    s,
+                    "  {} -> {}{dashed};",
+                    quote(&m.steps[d].name),
+                    quote(&m.steps[i].name)
+                );
             }
         }
         for (j, o) in m.outputs.iter().enumerate() {
@@ -143,7 +197,11 @@ impl Plan {
                     kind: st.kind,
                     level: self.levels[i],
                     selected: self.selected[i],
-                    inputs: st.inputs.iter().map(|&d| m.steps[d].name.as_str()).collect(),
+                    inputs: st
+                        .inputs
+                        .iter()
+                        .map(|&d| m.steps[d].name.as_str())
+                        .collect(),
                     deps: st.deps.iter().map(|&d| m.steps[d].name.as_str()).collect(),
                     description: describe(m, i),
                     columns: st.columns.as_ref(),
@@ -160,9 +218,19 @@ impl Plan {
     }
 }
 
-fn kahn(m: &Manifest, graph: &DiGraph<StepId, ()>, nodes: &[NodeIndex]) -> Result<Vec<StepId>, PlanError> {
+fn kahn(
+    m: &Manifest,
+    graph: &DiGraph<StepId, ()>,
+    nodes: &[NodeIndex],
+) -> Result<Vec<StepId>, PlanError> {
     let n = m.steps.len();
-    let mut indeg: Vec<usize> = (0..n).map(|i| graph.neighbors_directed(nodes[i], petgraph::Direction::Incoming).count()).collect();
+    let mut indeg: Vec<usize> = (0..n)
+        .map(|i| {
+            graph
+                .neighbors_directed(nodes[i], petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
     // Min-heap on manifest position: deterministic order, manifest order among ready steps.
     let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
     let mut order = Vec::with_capacity(n);
@@ -177,13 +245,21 @@ fn kahn(m: &Manifest, graph: &DiGraph<StepId, ()>, nodes: &[NodeIndex]) -> Resul
         }
     }
     if order.len() != n {
-        let stuck = (0..n).find(|i| indeg[*i] > 0).map(|i| m.steps[i].name.clone()).unwrap_or_default();
+        let stuck = (0..n)
+            .find(|i| indeg[*i] > 0)
+            .map(|i| m.steps[i].name.clone())
+            .unwrap_or_default();
         return Err(PlanError::Cycle(stuck));
     }
     Ok(order)
 }
 
-fn select_steps(m: &Manifest, graph: &DiGraph<StepId, ()>, nodes: &[NodeIndex], select: &[String]) -> Result<Vec<bool>, PlanError> {
+fn select_steps(
+    m: &Manifest,
+    graph: &DiGraph<StepId, ()>,
+    nodes: &[NodeIndex],
+    select: &[String],
+) -> Result<Vec<bool>, PlanError> {
     let n = m.steps.len();
     if select.is_empty() {
         return Ok(vec![true; n]);
@@ -238,13 +314,21 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
     let st = &m.steps[i];
     let name = |id: &StepId| m.steps.get(*id).map_or("?", |s| s.name.as_str());
     match &st.op {
-        Op::Table(TableOp::Static { table, origin }) => format!("{} rows × {} columns from {origin}", table.num_rows(), table.num_columns()),
+        Op::Table(TableOp::Static { table, origin }) => format!(
+            "{} rows × {} columns from {origin}",
+            table.num_rows(),
+            table.num_columns()
+        ),
         Op::Table(TableOp::File { path, .. }) => format!("read {path} at run time"),
         Op::Table(TableOp::Invalid) => "invalid table".into(),
         Op::Filter { from, filter, expr } => {
             let mut parts = Vec::new();
             if let Some(f) = filter {
-                parts.extend(f.conditions.iter().map(|c| format!("{} ∈ {}", c.column, c.specs.len())));
+                parts.extend(
+                    f.conditions
+                        .iter()
+                        .map(|c| format!("{} ∈ {}", c.column, c.specs.len())),
+                );
             }
             if let Some(e) = expr {
                 parts.push(e.clone());
@@ -253,30 +337,85 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
         }
         Op::Select { from, columns } => format!("columns {} of {}", columns.join(", "), name(from)),
         Op::Drop { from, columns } => format!("{} without {}", name(from), columns.join(", ")),
-        Op::Rename { from, columns } => format!("{} renaming {}", name(from), columns.iter().map(|(a, b)| format!("{a}→{b}")).collect::<Vec<_>>().join(", ")),
-        Op::Derive { from, columns } => format!("{} plus {}", name(from), columns.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")),
+        Op::Rename { from, columns } => format!(
+            "{} renaming {}",
+            name(from),
+            columns
+                .iter()
+                .map(|(a, b)| format!("{a}→{b}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Op::Derive { from, columns } => format!(
+            "{} plus {}",
+            name(from),
+            columns
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Op::Sort { from, keys } => format!(
             "{} sorted by {}",
             name(from),
-            keys.iter().map(|k| if k.descending { format!("-{}", k.column) } else { k.column.clone() }).collect::<Vec<_>>().join(", ")
+            keys.iter()
+                .map(|k| if k.descending {
+                    format!("-{}", k.column)
+                } else {
+                    k.column.clone()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Op::Unique { from, keys, .. } => {
-            if keys.is_empty() { format!("distinct rows of {}", name(from)) } else { format!("{} unique on {}", name(from), keys.join(", ")) }
+            if keys.is_empty() {
+                format!("distinct rows of {}", name(from))
+            } else {
+                format!("{} unique on {}", name(from), keys.join(", "))
+            }
         }
         Op::Head { from, n } => format!("first {n} rows of {}", name(from)),
         Op::Union { from, tag } => format!(
             "stack {}{}",
             from.iter().map(name).collect::<Vec<_>>().join(" + "),
-            tag.as_ref().map(|t| format!(" tagged in `{t}`")).unwrap_or_default()
+            tag.as_ref()
+                .map(|t| format!(" tagged in `{t}`"))
+                .unwrap_or_default()
         ),
-        Op::Join { left, right, on, how, .. } => format!(
+        Op::Join {
+            left,
+            right,
+            on,
+            how,
+            ..
+        } => format!(
             "{how:?} join {} ⋈ {} on {}",
             name(left),
             name(right),
-            on.iter().map(|(a, b)| if a == b { a.clone() } else { format!("{a}={b}") }).collect::<Vec<_>>().join(", ")
+            on.iter()
+                .map(|(a, b)| if a == b {
+                    a.clone()
+                } else {
+                    format!("{a}={b}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         )
         .to_lowercase(),
-        Op::Group { from, by, aggregates } => format!("{} grouped by {} with {}", name(from), by.join(", "), aggregates.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")),
+        Op::Group {
+            from,
+            by,
+            aggregates,
+        } => format!(
+            "{} grouped by {} with {}",
+            name(from),
+            by.join(", "),
+            aggregates
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Op::Assert(a) => {
             let mut checks = Vec::new();
             match (a.rows_min, a.rows_max) {
@@ -298,7 +437,12 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             if let Some(e) = &a.expr {
                 checks.push(e.clone());
             }
-            format!("check {}: {}{}", name(&a.from), checks.join("; "), if a.warn_only { " (warn)" } else { "" })
+            format!(
+                "check {}: {}{}",
+                name(&a.from),
+                checks.join("; "),
+                if a.warn_only { " (warn)" } else { "" }
+            )
         }
     }
 }

@@ -45,14 +45,24 @@ pub fn references(src: &str) -> Result<Vec<Reference>, String> {
     refs.sort();
     refs.dedup();
     // `params` alone is implied by `params.x`.
-    let named: Vec<String> = refs.iter().filter(|r| r.name.is_some()).map(|r| r.root.clone()).collect();
+    let named: Vec<String> = refs
+        .iter()
+        .filter(|r| r.name.is_some())
+        .map(|r| r.root.clone())
+        .collect();
     refs.retain(|r| r.name.is_some() || !named.contains(&r.root));
     Ok(refs)
 }
 
 /// What an expression (not a template) reads, by the same rules.
 pub fn expression_refs(src: &str) -> Vec<Reference> {
-    let mut refs: Vec<Reference> = names_read(src).into_iter().map(|n| Reference { root: n, name: None }).collect();
+    let mut refs: Vec<Reference> = names_read(src)
+        .into_iter()
+        .map(|n| Reference {
+            root: n,
+            name: None,
+        })
+        .collect();
     // `root.name` pairs for the three roots (a lexer scan: minijinja's
     // analysis misses receivers of method calls).
     for root in ROOTS {
@@ -60,11 +70,18 @@ pub fn expression_refs(src: &str) -> Vec<Reference> {
         let mut start = 0;
         while let Some(i) = src[start..].find(&pat) {
             let at = start + i;
-            let before_ok = at == 0 || !src[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
+            let before_ok = at == 0
+                || !src[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
             let rest = &src[at + pat.len()..];
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             if before_ok && !name.is_empty() {
-                refs.push(Reference { root: root.to_string(), name: Some(name) });
+                refs.push(Reference {
+                    root: root.to_string(),
+                    name: Some(name),
+                });
             }
             start = at + pat.len();
         }
@@ -75,7 +92,10 @@ pub fn expression_refs(src: &str) -> Vec<Reference> {
             while let Some(i) = src[start..].find(&pat) {
                 let at = start + i + pat.len();
                 if let Some(end) = src[at..].find(q) {
-                    refs.push(Reference { root: root.to_string(), name: Some(src[at..at + end].to_string()) });
+                    refs.push(Reference {
+                        root: root.to_string(),
+                        name: Some(src[at..at + end].to_string()),
+                    });
                 }
                 start = at;
             }
@@ -130,7 +150,10 @@ impl Context {
         let mut vars = HashMap::new();
         vars.insert("params".to_string(), params);
         vars.insert("env".to_string(), env);
-        vars.insert("steps".to_string(), JValue::from(BTreeMap::<String, JValue>::new()));
+        vars.insert(
+            "steps".to_string(),
+            JValue::from(BTreeMap::<String, JValue>::new()),
+        );
         Self { vars }
     }
 
@@ -159,7 +182,12 @@ impl Context {
         if !is_template(src) {
             return Ok(src.to_string());
         }
-        let ctx = JValue::from(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>());
+        let ctx = JValue::from(
+            self.vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        );
         ENGINE.render_str(src, ctx).map_err(|e| describe(&e))
     }
 }
@@ -175,8 +203,14 @@ impl Object for StepResult {
             "count" => Some(JValue::from(t.num_rows())),
             "first" => (t.num_rows() > 0).then(|| row_value(t, 0)),
             "columns" => Some(JValue::from_object(Columns(t.clone()))),
-            "rows" => Some(JValue::from((0..t.num_rows()).map(|r| row_value(t, r)).collect::<Vec<_>>())),
-            "names" => Some(JValue::from(t.column_names().map(JValue::from).collect::<Vec<_>>())),
+            "rows" => Some(JValue::from(
+                (0..t.num_rows())
+                    .map(|r| row_value(t, r))
+                    .collect::<Vec<_>>(),
+            )),
+            "names" => Some(JValue::from(
+                t.column_names().map(JValue::from).collect::<Vec<_>>(),
+            )),
             _ => None,
         }
     }
@@ -192,7 +226,9 @@ struct Columns(Arc<Table>);
 impl Object for Columns {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         let c = self.0.column(key.as_str()?).ok()?;
-        Some(JValue::from(c.iter().map(ValueRef::to_jinja).collect::<Vec<_>>()))
+        Some(JValue::from(
+            c.iter().map(ValueRef::to_jinja).collect::<Vec<_>>(),
+        ))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -202,7 +238,12 @@ impl Object for Columns {
 
 /// Row `r` as a mapping from column name to value.
 pub fn row_value(t: &Table, r: usize) -> JValue {
-    JValue::from(t.columns().iter().map(|c| (c.name.clone(), c.get(r).to_jinja())).collect::<BTreeMap<_, _>>())
+    JValue::from(
+        t.columns()
+            .iter()
+            .map(|c| (c.name.clone(), c.get(r).to_jinja()))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 #[cfg(test)]
@@ -211,7 +252,10 @@ mod tests {
     use crate::table::{Column, Value};
 
     fn r(root: &str, name: Option<&str>) -> Reference {
-        Reference { root: root.into(), name: name.map(Into::into) }
+        Reference {
+            root: root.into(),
+            name: name.map(Into::into),
+        }
     }
 
     #[test]
@@ -227,11 +271,25 @@ mod tests {
     #[test]
     fn renders_step_results_strictly() {
         let t = Arc::new(
-            Table::new(vec![Column::from_values("obsid", &[Value::Int(87742159), Value::Int(87742481)], None)]).unwrap(),
+            Table::new(vec![Column::from_values(
+                "obsid",
+                &[Value::Int(87742159), Value::Int(87742481)],
+                None,
+            )])
+            .unwrap(),
         );
-        let ctx = Context::new(minijinja::context! { n => 5 }, JValue::from(())).with_steps(&[("obs".into(), t)]);
-        assert_eq!(ctx.render("{{ steps.obs.count }} {{ steps.obs.columns.obsid | id_list }}").unwrap(), "2 87742159,87742481");
-        assert_eq!(ctx.render("{{ steps.obs.first.obsid }}/{{ params.n }}").unwrap(), "87742159/5");
+        let ctx = Context::new(minijinja::context! { n => 5 }, JValue::from(()))
+            .with_steps(&[("obs".into(), t)]);
+        assert_eq!(
+            ctx.render("{{ steps.obs.count }} {{ steps.obs.columns.obsid | id_list }}")
+                .unwrap(),
+            "2 87742159,87742481"
+        );
+        assert_eq!(
+            ctx.render("{{ steps.obs.first.obsid }}/{{ params.n }}")
+                .unwrap(),
+            "87742159/5"
+        );
         let err = ctx.render("{{ params.nope }}").unwrap_err();
         assert!(err.contains("undefined"), "{err}");
     }

@@ -7,7 +7,10 @@ use std::path::Path;
 
 /// The candidate closest to `word` (Jaro-Winkler ≥ 0.8, or a case-insensitive
 /// match), for "did you mean" hints.
-pub fn did_you_mean<'a, I: IntoIterator<Item = &'a str>>(word: &str, candidates: I) -> Option<&'a str> {
+pub fn did_you_mean<'a, I: IntoIterator<Item = &'a str>>(
+    word: &str,
+    candidates: I,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     let mut best: Option<(&'a str, f64)> = None;
     for c in candidates {
@@ -34,7 +37,10 @@ pub fn write_atomic<F>(path: &Path, write: F) -> std::io::Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
 {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".mastflow-")
@@ -56,7 +62,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("t_exptim", ["t_exptime", "t_min"]), Some("t_exptime"));
+        assert_eq!(
+            did_you_mean("t_exptim", ["t_exptime", "t_min"]),
+            Some("t_exptime")
+        );
         assert_eq!(did_you_mean("OBSID", ["obsid", "obs_id"]), Some("obsid"));
         assert_eq!(did_you_mean("zzz", ["obsid", "obs_id"]), None);
     }

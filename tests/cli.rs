@@ -25,7 +25,12 @@ fn run_json(out: &Path) -> serde_json::Value {
 }
 
 fn step<'a>(record: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    record["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}"))
+    record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}"))
 }
 
 #[test]
@@ -49,7 +54,12 @@ fn every_shipped_manifest_validates() {
         }
     }
     assert!(paths.len() >= 3);
-    mastflow().arg("validate").args(&paths).assert().success().stderr(predicate::str::contains("ok:"));
+    mastflow()
+        .arg("validate")
+        .args(&paths)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("ok:"));
 }
 
 #[test]
@@ -63,8 +73,14 @@ fn example_runs_and_writes_outputs_and_run_record() {
         .success();
     let ecsv = std::fs::read_to_string(out.path().join("targets.ecsv")).unwrap();
     assert!(ecsv.starts_with("# %ECSV 1.0"));
-    assert!(ecsv.contains("{name: ra, unit: deg, datatype: float64"), "{ecsv}");
-    assert!(ecsv.contains("Trappist-1,346.6223687285788,-5.041399250518333"), "{ecsv}");
+    assert!(
+        ecsv.contains("{name: ra, unit: deg, datatype: float64"),
+        "{ecsv}"
+    );
+    assert!(
+        ecsv.contains("Trappist-1,346.6223687285788,-5.041399250518333"),
+        "{ecsv}"
+    );
     let rec = run_json(out.path());
     assert_eq!(rec["status"], "succeeded");
     assert_eq!(rec["exit_code"], 0);
@@ -78,7 +94,11 @@ fn example_runs_and_writes_outputs_and_run_record() {
     assert_eq!(outputs.len(), 2);
     assert_eq!(outputs[0]["rows"], 4);
     // no temporary files left behind
-    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty());
 }
 
@@ -87,7 +107,14 @@ fn outputs_are_byte_identical_across_runs() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for d in [&a, &b] {
         mastflow()
-            .args(["run", "manifests/examples/io-observations-local.yaml", "-q", "--jobs", "3", "--out"])
+            .args([
+                "run",
+                "manifests/examples/io-observations-local.yaml",
+                "-q",
+                "--jobs",
+                "3",
+                "--out",
+            ])
             .arg(d.path())
             .current_dir(repo())
             .assert()
@@ -98,15 +125,33 @@ fn outputs_are_byte_identical_across_runs() {
     assert_eq!(outputs.len(), 4);
     for o in outputs {
         let p = o["path"].as_str().unwrap();
-        let (x, y) = (std::fs::read(a.path().join(p)).unwrap(), std::fs::read(b.path().join(p)).unwrap());
+        let (x, y) = (
+            std::fs::read(a.path().join(p)).unwrap(),
+            std::fs::read(b.path().join(p)).unwrap(),
+        );
         assert_eq!(x, y, "{p} differs between runs");
-        assert_eq!(o["sha256"].as_str().unwrap(), mastflow::util::sha256_hex(&x));
+        assert_eq!(
+            o["sha256"].as_str().unwrap(),
+            mastflow::util::sha256_hex(&x)
+        );
     }
     let programs = std::fs::read_to_string(a.path().join("io_programs.ecsv")).unwrap();
     // 34 Io observations in three programs; 4565 is entirely planned (calib_level -1).
     assert!(programs.contains("\n4565,http://www.stsci.edu/cgi-bin/get-proposal-info?id=4565&observatory=JWST,9,9,MIRI/IFU,,"), "{programs}");
     let planned = std::fs::read_to_string(a.path().join("io_planned.csv")).unwrap();
-    assert_eq!(planned.lines().count(), 1 + 9 + rec["steps"].as_array().unwrap().iter().find(|s| s["name"] == "planned").unwrap()["rows_out"].as_u64().unwrap() as usize - 9);
+    assert_eq!(
+        planned.lines().count(),
+        1 + 9
+            + rec["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == "planned")
+                .unwrap()["rows_out"]
+                .as_u64()
+                .unwrap() as usize
+            - 9
+    );
 }
 
 const FAILING: &str = r#"
@@ -150,10 +195,18 @@ fn a_failure_skips_dependants_and_keep_going_finishes_the_rest() {
         .stderr(predicate::str::contains("failing.yaml:8:3"));
     let rec = run_json(&out);
     assert_eq!(step(&rec, "broken")["status"], "failed");
-    assert!(step(&rec, "broken")["error"].as_str().unwrap().contains("a + 'x'"));
+    assert!(
+        step(&rec, "broken")["error"]
+            .as_str()
+            .unwrap()
+            .contains("a + 'x'")
+    );
     assert_eq!(step(&rec, "after_broken")["status"], "skipped");
     assert_eq!(step(&rec, "independent")["status"], "succeeded");
-    assert_eq!(std::fs::read_to_string(out.join("independent.csv")).unwrap(), "a,b\n2,1\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("independent.csv")).unwrap(),
+        "a,b\n2,1\n"
+    );
     assert!(!out.join("after.csv").exists());
     assert_eq!(rec["exit_code"], 1);
 }
@@ -163,7 +216,13 @@ fn without_keep_going_the_run_stops_at_the_first_failure() {
     let dir = tempfile::tempdir().unwrap();
     let m = write(dir.path(), "failing.yaml", FAILING);
     let out = dir.path().join("out");
-    mastflow().arg("run").arg(&m).args(["--jobs", "1", "--out"]).arg(&out).assert().code(1);
+    mastflow()
+        .arg("run")
+        .arg(&m)
+        .args(["--jobs", "1", "--out"])
+        .arg(&out)
+        .assert()
+        .code(1);
     let rec = run_json(&out);
     assert_eq!(step(&rec, "broken")["status"], "failed");
     assert_eq!(step(&rec, "after_broken")["status"], "skipped");
@@ -201,15 +260,30 @@ outputs:
         .arg(&out)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("potential duplicates found: expected 0 rows, found 2"));
-    assert_eq!(std::fs::read_to_string(out.join("duplicates.csv")).unwrap().lines().count(), 3);
-    assert_eq!(step(&run_json(&out), "no_duplicates")["status"], "assertion_failed");
+        .stderr(predicate::str::contains(
+            "potential duplicates found: expected 0 rows, found 2",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(out.join("duplicates.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(
+        step(&run_json(&out), "no_duplicates")["status"],
+        "assertion_failed"
+    );
 }
 
 #[test]
 fn invalid_manifest_and_usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let m = write(dir.path(), "bad.yaml", "version: 1\nname: x\nsteps:\n  a:\n    kind: tabel\n");
+    let m = write(
+        dir.path(),
+        "bad.yaml",
+        "version: 1\nname: x\nsteps:\n  a:\n    kind: tabel\n",
+    );
     mastflow()
         .args(["validate"])
         .arg(&m)
@@ -219,16 +293,31 @@ fn invalid_manifest_and_usage_errors_exit_2() {
         .stderr(predicate::str::contains("bad.yaml:5:11"))
         .stderr(predicate::str::contains("did you mean `table`?"));
     mastflow().args(["run"]).arg(&m).assert().code(2);
-    mastflow().args(["run", "--jobs", "0", "x.yaml"]).assert().code(2);
+    mastflow()
+        .args(["run", "--jobs", "0", "x.yaml"])
+        .assert()
+        .code(2);
     mastflow().args(["frobnicate"]).assert().code(2);
     mastflow()
-        .args(["run", "manifests/examples/targets-local.yaml", "--dry-run", "--set", "max_radius=1"])
+        .args([
+            "run",
+            "manifests/examples/targets-local.yaml",
+            "--dry-run",
+            "--set",
+            "max_radius=1",
+        ])
         .current_dir(repo())
         .assert()
         .code(2)
         .stderr(predicate::str::contains("did you mean `max_radius_deg`?"));
     mastflow()
-        .args(["run", "manifests/examples/targets-local.yaml", "--dry-run", "--set", "max_radius_deg=big"])
+        .args([
+            "run",
+            "manifests/examples/targets-local.yaml",
+            "--dry-run",
+            "--set",
+            "max_radius_deg=big",
+        ])
         .current_dir(repo())
         .assert()
         .code(2)
@@ -239,7 +328,14 @@ fn invalid_manifest_and_usage_errors_exit_2() {
 fn set_overrides_a_param() {
     let out = tempfile::tempdir().unwrap();
     mastflow()
-        .args(["run", "manifests/examples/targets-local.yaml", "-q", "--set", "max_radius_deg=0.1", "--out"])
+        .args([
+            "run",
+            "manifests/examples/targets-local.yaml",
+            "-q",
+            "--set",
+            "max_radius_deg=0.1",
+            "--out",
+        ])
         .arg(out.path())
         .current_dir(repo())
         .assert()
@@ -254,7 +350,14 @@ fn set_overrides_a_param() {
 fn select_runs_a_step_and_what_it_needs() {
     let out = tempfile::tempdir().unwrap();
     mastflow()
-        .args(["run", "manifests/examples/io-observations-local.yaml", "-q", "--select", "planned", "--out"])
+        .args([
+            "run",
+            "manifests/examples/io-observations-local.yaml",
+            "-q",
+            "--select",
+            "planned",
+            "--out",
+        ])
         .arg(out.path())
         .current_dir(repo())
         .assert()
@@ -263,10 +366,20 @@ fn select_runs_a_step_and_what_it_needs() {
     assert_eq!(step(&rec, "io")["status"], "succeeded");
     assert_eq!(step(&rec, "planned")["status"], "succeeded");
     assert_eq!(step(&rec, "executed")["status"], "not_selected");
-    let written: Vec<&str> = rec["outputs"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
+    let written: Vec<&str> = rec["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["path"].as_str().unwrap())
+        .collect();
     assert_eq!(written, ["io_planned.csv"]);
     mastflow()
-        .args(["plan", "manifests/examples/io-observations-local.yaml", "--select", "nope"])
+        .args([
+            "plan",
+            "manifests/examples/io-observations-local.yaml",
+            "--select",
+            "nope",
+        ])
         .current_dir(repo())
         .assert()
         .code(2)
@@ -278,7 +391,12 @@ fn dry_run_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     mastflow()
-        .args(["run", "manifests/examples/targets-local.yaml", "--dry-run", "--out"])
+        .args([
+            "run",
+            "manifests/examples/targets-local.yaml",
+            "--dry-run",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(repo())
         .assert()
@@ -323,21 +441,54 @@ outputs:
   - {from: count, path: "high-{{ params.level }}.csv"}
 "#,
     );
-    let plan = mastflow().arg("plan").arg(&m).args(["--format", "json"]).output().unwrap();
+    let plan = mastflow()
+        .arg("plan")
+        .arg(&m)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
     assert!(plan.status.success());
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let high = plan["steps"].as_array().unwrap().iter().find(|s| s["name"] == "high").unwrap();
+    let high = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "high")
+        .unwrap();
     assert_eq!(high["deps"], serde_json::json!(["obs", "config"]));
     assert_eq!(high["inputs"], serde_json::json!(["obs"]));
-    let count = plan["steps"].as_array().unwrap().iter().find(|s| s["name"] == "count").unwrap();
+    let count = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "count")
+        .unwrap();
     assert_eq!(count["deps"], serde_json::json!(["high", "obs"]));
     let out = dir.path().join("out");
-    mastflow().arg("run").arg(&m).arg("-q").arg("--out").arg(&out).assert().success();
-    assert_eq!(std::fs::read_to_string(out.join("high-3.csv")).unwrap(), "obs_id,calib_level,of_total\nb,3,of 3\nc,3,of 3\n");
+    mastflow()
+        .arg("run")
+        .arg(&m)
+        .arg("-q")
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(out.join("high-3.csv")).unwrap(),
+        "obs_id,calib_level,of_total\nb,3,of 3\nc,3,of 3\n"
+    );
     assert_eq!(step(&run_json(&out), "also_high")["rows_out"], 2);
-    let dot = mastflow().arg("plan").arg(&m).args(["--format", "dot"]).output().unwrap();
+    let dot = mastflow()
+        .arg("plan")
+        .arg(&m)
+        .args(["--format", "dot"])
+        .output()
+        .unwrap();
     let dot = String::from_utf8(dot.stdout).unwrap();
-    assert!(dot.contains("\"config\" -> \"high\" [style=dotted];"), "{dot}");
+    assert!(
+        dot.contains("\"config\" -> \"high\" [style=dotted];"),
+        "{dot}"
+    );
     assert!(dot.contains("\"obs\" -> \"high\";"), "{dot}");
 }
 
@@ -346,25 +497,55 @@ fn init_writes_a_starter_that_runs_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mastflow.yaml");
     mastflow().arg("init").arg(&p).assert().success();
-    mastflow().arg("init").arg(&p).assert().code(2).stderr(predicate::str::contains("--force"));
+    mastflow()
+        .arg("init")
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force"));
     let out = dir.path().join("out");
-    mastflow().arg("run").arg(&p).arg("-q").arg("--out").arg(&out).assert().success();
+    mastflow()
+        .arg("run")
+        .arg(&p)
+        .arg("-q")
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
     assert!(out.join("targets.ecsv").exists());
 }
 
 #[test]
 fn completions_and_json_logs() {
-    mastflow().args(["completions", "bash"]).assert().success().stdout(predicate::str::contains("mastflow"));
+    mastflow()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mastflow"));
     let out = tempfile::tempdir().unwrap();
     let o = mastflow()
-        .args(["run", "manifests/starter.yaml", "--log-format", "json", "--out"])
+        .args([
+            "run",
+            "manifests/starter.yaml",
+            "--log-format",
+            "json",
+            "--out",
+        ])
         .arg(out.path())
         .current_dir(repo())
         .output()
         .unwrap();
     assert!(o.status.success());
-    let events: Vec<serde_json::Value> = String::from_utf8(o.stderr).unwrap().lines().map(|l| serde_json::from_str(l).expect("every log line is JSON")).collect();
-    assert!(events.iter().any(|e| e["event"] == "step_finished" && e["name"] == "sorted" && e["rows_out"] == 2));
+    let events: Vec<serde_json::Value> = String::from_utf8(o.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "step_finished" && e["name"] == "sorted" && e["rows_out"] == 2)
+    );
 }
 
 /// Ctrl-C while a step is blocked reading a FIFO: exit 130, nothing written,
@@ -375,7 +556,10 @@ fn interrupt_leaves_no_half_written_file() {
     use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("slow.csv");
-    let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(st.success());
     let m = write(
         dir.path(),
@@ -416,13 +600,23 @@ outputs:
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("interrupted"), "{rest}");
-    let files: Vec<_> = if out.exists() { std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect() } else { Vec::new() };
+    let files: Vec<_> = if out.exists() {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    } else {
+        Vec::new()
+    };
     assert!(files.is_empty(), "files left after interrupt: {files:?}");
 }

@@ -1027,7 +1027,7 @@ fn survives_in_child(test_name: &str, input: impl FnOnce() -> String) {
 /// `manifest::spans::SpanIndex::build`, which runs before serde_yaml (whose
 /// recursion limit of 128 would have rejected the input cleanly).
 #[test]
-#[ignore = "stack overflow in manifest::spans::SpanIndex::build (yaml_rust2 Parser::load recursion): un-ignore when fixed"]
+
 fn regression_deep_block_sequence_does_not_overflow() {
     survives_in_child("regression_deep_block_sequence_does_not_overflow", || {
         "- ".repeat(20_000)
@@ -1036,7 +1036,7 @@ fn regression_deep_block_sequence_does_not_overflow() {
 
 /// The same with nested block mappings (`a:` indented one more space per line).
 #[test]
-#[ignore = "stack overflow in manifest::spans::SpanIndex::build (yaml_rust2 Parser::load recursion): un-ignore when fixed"]
+
 fn regression_deep_block_mapping_does_not_overflow() {
     survives_in_child("regression_deep_block_mapping_does_not_overflow", || {
         (0..2_500)

@@ -140,7 +140,9 @@ pub struct RunArgs {
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
     if k.trim().is_empty() {
         return Err(format!("`{s}` has no name before `=`"));
     }
@@ -152,12 +154,27 @@ pub fn main(cli: Cli) -> i32 {
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     };
-    let ui = Ui { quiet: cli.quiet, color, json: cli.log_format == LogFormat::Json };
+    let ui = Ui {
+        quiet: cli.quiet,
+        color,
+        json: cli.log_format == LogFormat::Json,
+    };
     match cli.command {
-        Command::Validate { manifests, params, message_format } => cmd_validate(&ui, &manifests, &params, message_format),
-        Command::Plan { manifest, format, params, select } => cmd_plan(&ui, &manifest, format, &params, &select),
+        Command::Validate {
+            manifests,
+            params,
+            message_format,
+        } => cmd_validate(&ui, &manifests, &params, message_format),
+        Command::Plan {
+            manifest,
+            format,
+            params,
+            select,
+        } => cmd_plan(&ui, &manifest, format, &params, &select),
         Command::Run(args) => cmd_run(&ui, args),
         Command::Schema => {
             print!("{}", manifest::json_schema_text());
@@ -165,7 +182,12 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Init { path, force } => cmd_init(&ui, &path, force),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "mastflow", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "mastflow",
+                &mut std::io::stdout(),
+            );
             EXIT_OK
         }
     }
@@ -199,15 +221,35 @@ impl Ui {
 /// Load and validate one manifest.
 fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
     let loaded = manifest::load(path)?;
-    let base_dir = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
-    validate::validate(&loaded, &validate::Options { sets: params.sets.clone(), base_dir })
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    validate::validate(
+        &loaded,
+        &validate::Options {
+            sets: params.sets.clone(),
+            base_dir,
+        },
+    )
 }
 
 fn cmd_validate(ui: &Ui, paths: &[PathBuf], params: &ParamArgs, format: MessageFormat) -> i32 {
     let mut code = EXIT_OK;
     for p in paths {
-        match load(p, params).and_then(|m| Plan::build(&m, &[]).map(|plan| (m, plan)).map_err(|e| plan_problem(p, e))) {
-            Ok((m, plan)) => ui.info(&format!("ok: {} ({} steps in {} levels, {} outputs)", p.display(), m.steps.len(), plan.num_levels(), m.outputs.len())),
+        match load(p, params).and_then(|m| {
+            Plan::build(&m, &[])
+                .map(|plan| (m, plan))
+                .map_err(|e| plan_problem(p, e))
+        }) {
+            Ok((m, plan)) => ui.info(&format!(
+                "ok: {} ({} steps in {} levels, {} outputs)",
+                p.display(),
+                m.steps.len(),
+                plan.num_levels(),
+                m.outputs.len()
+            )),
             Err(problems) => {
                 ui.problems(&problems, format);
                 code = EXIT_INVALID;
@@ -219,11 +261,21 @@ fn cmd_validate(ui: &Ui, paths: &[PathBuf], params: &ParamArgs, format: MessageF
 
 fn plan_problem(path: &Path, e: crate::plan::PlanError) -> Problems {
     let mut p = Problems::new(crate::diag::Source::new(path.display().to_string(), ""));
-    p.push(crate::diag::Problem::new("plan", e.to_string(), Default::default()));
+    p.push(crate::diag::Problem::new(
+        "plan",
+        e.to_string(),
+        Default::default(),
+    ));
     p
 }
 
-fn cmd_plan(ui: &Ui, path: &Path, format: PlanFormat, params: &ParamArgs, select: &[String]) -> i32 {
+fn cmd_plan(
+    ui: &Ui,
+    path: &Path,
+    format: PlanFormat,
+    params: &ParamArgs,
+    select: &[String],
+) -> i32 {
     let m = match load(path, params) {
         Ok(m) => m,
         Err(p) => {
@@ -241,14 +293,20 @@ fn cmd_plan(ui: &Ui, path: &Path, format: PlanFormat, params: &ParamArgs, select
     match format {
         PlanFormat::Text => print!("{}", plan.text(&m)),
         PlanFormat::Dot => print!("{}", plan.dot(&m)),
-        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan.json(&m)).unwrap_or_default()),
+        PlanFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan.json(&m)).unwrap_or_default()
+        ),
     }
     EXIT_OK
 }
 
 fn cmd_init(ui: &Ui, path: &Path, force: bool) -> i32 {
     if path.exists() && !force {
-        eprintln!("error: {} exists; pass --force to overwrite it", path.display());
+        eprintln!(
+            "error: {} exists; pass --force to overwrite it",
+            path.display()
+        );
         return EXIT_INVALID;
     }
     let text = include_str!("../../manifests/starter.yaml");
@@ -256,7 +314,11 @@ fn cmd_init(ui: &Ui, path: &Path, force: bool) -> i32 {
         eprintln!("error: cannot write {}: {e}", path.display());
         return EXIT_FAILED;
     }
-    ui.info(&format!("wrote {}; try `mastflow run {}`", path.display(), path.display()));
+    ui.info(&format!(
+        "wrote {}; try `mastflow run {}`",
+        path.display(),
+        path.display()
+    ));
     EXIT_OK
 }
 
@@ -292,7 +354,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         ui.info("dry run: nothing was run or written");
         return EXIT_OK;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -301,7 +366,11 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     };
     let started_at = output::now_iso();
     let t0 = std::time::Instant::now();
-    let opts = RunOptions { jobs: args.jobs as usize, keep_going: args.keep_going, dry_run: false };
+    let opts = RunOptions {
+        jobs: args.jobs as usize,
+        keep_going: args.keep_going,
+        dry_run: false,
+    };
     let obs = observer(ui);
     let outcome = rt.block_on(exec::run(m.clone(), plan.clone(), opts, obs, async {
         let _ = tokio::signal::ctrl_c().await;
@@ -309,7 +378,11 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
     rt.shutdown_background();
     let ctx = exec::base_context(&m);
-    let (written, out_errors) = if outcome.interrupted { (Vec::new(), Vec::new()) } else { output::write_outputs(&m, &outcome, &ctx, &args.out) };
+    let (written, out_errors) = if outcome.interrupted {
+        (Vec::new(), Vec::new())
+    } else {
+        output::write_outputs(&m, &outcome, &ctx, &args.out)
+    };
     let code = if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.failed() || !out_errors.is_empty() {
@@ -317,11 +390,27 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     } else {
         EXIT_OK
     };
-    for r in outcome.reports.iter().filter(|r| matches!(r.status, Status::Failed | Status::AssertionFailed)) {
+    for r in outcome
+        .reports
+        .iter()
+        .filter(|r| matches!(r.status, Status::Failed | Status::AssertionFailed))
+    {
         let step = &m.steps[m.step_id(&r.name).unwrap_or(0)];
-        let what = if r.status == Status::AssertionFailed { "assertion failed" } else { "failed" };
-        let problem = crate::diag::Problem::new("step_failed", format!("step `{}` {what}: {}", r.name, r.error.clone().unwrap_or_default()), step.span)
-            .label(format!("{} step", step.kind));
+        let what = if r.status == Status::AssertionFailed {
+            "assertion failed"
+        } else {
+            "failed"
+        };
+        let problem = crate::diag::Problem::new(
+            "step_failed",
+            format!(
+                "step `{}` {what}: {}",
+                r.name,
+                r.error.clone().unwrap_or_default()
+            ),
+            step.span,
+        )
+        .label(format!("{} step", step.kind));
         eprint!("{}", crate::diag::render_at(&m.source, &problem, ui.color));
     }
     for e in &out_errors {
@@ -335,7 +424,11 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     let manifest_path = args.manifest.display().to_string();
     let record = RunRecord {
         mastflow_version: env!("CARGO_PKG_VERSION"),
-        manifest: ManifestInfo { name: &m.name, path: &manifest_path, sha256: &m.sha256 },
+        manifest: ManifestInfo {
+            name: &m.name,
+            path: &manifest_path,
+            sha256: &m.sha256,
+        },
         params: &m.params,
         env: m.env.keys().map(String::as_str).collect(),
         started_at,

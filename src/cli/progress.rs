@@ -52,7 +52,10 @@ pub struct Bars {
 
 impl Bars {
     pub fn new() -> Self {
-        Self { multi: MultiProgress::new(), bars: Mutex::new(HashMap::new()) }
+        Self {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -65,10 +68,16 @@ impl Default for Bars {
 impl Observer for Bars {
     fn step_started(&self, name: &str, kind: &str) {
         let pb = self.multi.add(ProgressBar::new_spinner());
-        pb.set_style(ProgressStyle::with_template("{spinner} {prefix:<24} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:<24} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         pb.set_prefix(format!("{name} ({kind})"));
         pb.enable_steady_tick(Duration::from_millis(100));
-        self.bars.lock().expect("bars lock").insert(name.to_string(), pb);
+        self.bars
+            .lock()
+            .expect("bars lock")
+            .insert(name.to_string(), pb);
     }
 
     fn step_progress(&self, name: &str, rows: usize, requests: u64) {
@@ -97,9 +106,27 @@ pub fn summary_line(r: &StepReport) -> String {
         Status::NotSelected => "not selected",
         Status::Planned => "planned",
     };
-    let rows = r.rows_out.map(|n| format!(", {n} rows")).unwrap_or_default();
-    let reqs = if r.requests > 0 { format!(", {} requests ({} cached)", r.requests, r.cache_hits) } else { String::new() };
-    let notes = if r.notes.is_empty() { String::new() } else { format!(" [{}]", r.notes.join("; ")) };
-    let err = r.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-    format!("[{mark}] {} ({}){rows}{reqs} in {} ms{notes}{err}", r.name, r.kind, r.duration_ms)
+    let rows = r
+        .rows_out
+        .map(|n| format!(", {n} rows"))
+        .unwrap_or_default();
+    let reqs = if r.requests > 0 {
+        format!(", {} requests ({} cached)", r.requests, r.cache_hits)
+    } else {
+        String::new()
+    };
+    let notes = if r.notes.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", r.notes.join("; "))
+    };
+    let err = r
+        .error
+        .as_ref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    format!(
+        "[{mark}] {} ({}){rows}{reqs} in {} ms{notes}{err}",
+        r.name, r.kind, r.duration_ms
+    )
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// What a local step produced.
 pub struct LocalResult {
-    pub table: Table,
+    pub table: Arc<Table>,
     /// Facts worth reporting (e.g. "dropped 3 duplicate rows").
     pub notes: Vec<String>,
     /// A failed `assert` (the table still passes through).
@@ -19,17 +19,41 @@ pub struct LocalResult {
 
 impl LocalResult {
     fn table(table: Table) -> Self {
-        Self { table, notes: Vec::new(), assertion: None }
+        Self::shared(Arc::new(table))
+    }
+
+    fn shared(table: Arc<Table>) -> Self {
+        Self {
+            table,
+            notes: Vec::new(),
+            assertion: None,
+        }
     }
 }
 
 /// Run one local step on its input tables.
-pub fn run(m: &Manifest, op: &Op, inputs: &[Arc<Table>], ctx: &Context) -> Result<LocalResult, StepError> {
-    let input = || inputs.first().cloned().ok_or_else(|| StepError::Internal("missing input".into()));
+pub fn run(
+    m: &Manifest,
+    op: &Op,
+    inputs: &[Arc<Table>],
+    ctx: &Context,
+) -> Result<LocalResult, StepError> {
+    let input = || {
+        inputs
+            .first()
+            .cloned()
+            .ok_or_else(|| StepError::Internal("missing input".into()))
+    };
     Ok(match op {
-        Op::Table(TableOp::Static { table, .. }) => LocalResult::table((**table).clone()),
-        Op::Table(TableOp::Invalid) => return Err(StepError::Internal("an invalid table step was run".into())),
-        Op::Table(TableOp::File { path, format, decls }) => {
+        Op::Table(TableOp::Static { table, .. }) => LocalResult::shared(table.clone()),
+        Op::Table(TableOp::Invalid) => {
+            return Err(StepError::Internal("an invalid table step was run".into()));
+        }
+        Op::Table(TableOp::File {
+            path,
+            format,
+            decls,
+        }) => {
             let rendered = ctx.render(path).map_err(StepError::Template)?;
             let p = resolve_path(&m.base_dir, &rendered);
             let t = crate::table::io::read_path(&p, *format)?;
@@ -49,7 +73,11 @@ pub fn run(m: &Manifest, op: &Op, inputs: &[Arc<Table>], ctx: &Context) -> Resul
             let out = t.filter_mask(&mask);
             let dropped = t.num_rows() - out.num_rows();
             let mut r = LocalResult::table(out);
-            r.notes.push(format!("kept {} of {} rows", r.table.num_rows(), dropped + r.table.num_rows()));
+            r.notes.push(format!(
+                "kept {} of {} rows",
+                r.table.num_rows(),
+                dropped + r.table.num_rows()
+            ));
             r
         }
         Op::Select { columns, .. } => LocalResult::table(ops::select(&*input()?, columns)?),
@@ -81,7 +109,11 @@ pub fn run(m: &Manifest, op: &Op, inputs: &[Arc<Table>], ctx: &Context) -> Resul
                 let mut t = (**t).clone();
                 if let Some(tag) = tag {
                     let name = m.steps[*id].name.clone();
-                    let col = crate::table::Column::from_values(tag.clone(), &vec![Value::Str(name); t.num_rows()], Some(crate::table::DataType::String));
+                    let col = crate::table::Column::from_values(
+                        tag.clone(),
+                        &vec![Value::Str(name); t.num_rows()],
+                        Some(crate::table::DataType::String),
+                    );
                     t.set_column(col)?;
                 }
                 tagged.push(t);
@@ -89,16 +121,22 @@ pub fn run(m: &Manifest, op: &Op, inputs: &[Arc<Table>], ctx: &Context) -> Resul
             let refs: Vec<&Table> = tagged.iter().collect();
             LocalResult::table(ops::union(&refs)?)
         }
-        Op::Join { on, how, suffixes, .. } => {
+        Op::Join {
+            on, how, suffixes, ..
+        } => {
             let (l, r) = (inputs.first(), inputs.get(1));
-            let (Some(l), Some(r)) = (l, r) else { return Err(StepError::Internal("join needs two inputs".into())) };
+            let (Some(l), Some(r)) = (l, r) else {
+                return Err(StepError::Internal("join needs two inputs".into()));
+            };
             LocalResult::table(ops::join(l, r, on, *how, (&suffixes.0, &suffixes.1))?)
         }
-        Op::Group { by, aggregates, .. } => LocalResult::table(ops::group(&*input()?, by, aggregates)?),
+        Op::Group { by, aggregates, .. } => {
+            LocalResult::table(ops::group(&*input()?, by, aggregates)?)
+        }
         Op::Assert(a) => {
             let t = input()?;
             let failures = check_assert(a, &t, ctx)?;
-            let mut r = LocalResult::table((*t).clone());
+            let mut r = LocalResult::shared(t);
             if !failures.is_empty() {
                 let msg = match &a.message {
                     Some(m) => format!("{m}: {}", failures.join("; ")),
@@ -134,7 +172,9 @@ fn check_assert(a: &AssertOp, t: &Arc<Table>, ctx: &Context) -> Result<Vec<Strin
     let mut fails = Vec::new();
     let n = t.num_rows() as u64;
     match (a.rows_min, a.rows_max) {
-        (Some(x), Some(y)) if x == y && n != x => fails.push(format!("expected {x} rows, found {n}")),
+        (Some(x), Some(y)) if x == y && n != x => {
+            fails.push(format!("expected {x} rows, found {n}"))
+        }
         (Some(x), _) if n < x => fails.push(format!("expected at least {x} rows, found {n}")),
         (_, Some(y)) if n > y => fails.push(format!("expected at most {y} rows, found {n}")),
         _ => {}
@@ -149,7 +189,10 @@ fn check_assert(a: &AssertOp, t: &Arc<Table>, ctx: &Context) -> Result<Vec<Strin
         let (u, dropped) = ops::unique(t, keys, ops::Keep::First)?;
         drop(u);
         if dropped > 0 {
-            fails.push(format!("{} not unique: {dropped} duplicate row(s)", keys.join(", ")));
+            fails.push(format!(
+                "{} not unique: {dropped} duplicate row(s)",
+                keys.join(", ")
+            ));
         }
     }
     for (c, allowed) in &a.accepted_values {
@@ -167,13 +210,21 @@ fn check_assert(a: &AssertOp, t: &Arc<Table>, ctx: &Context) -> Result<Vec<Strin
         }
         if !bad.is_empty() {
             bad.sort();
-            fails.push(format!("`{c}` has values outside the accepted list: {}", bad.into_iter().take(10).collect::<Vec<_>>().join(", ")));
+            fails.push(format!(
+                "`{c}` has values outside the accepted list: {}",
+                bad.into_iter().take(10).collect::<Vec<_>>().join(", ")
+            ));
         }
     }
     if let Some(e) = &a.expr {
         let e = RowExpr::compile(e).map_err(StepError::Invalid)?;
         let mask = e.mask(t, ctx.vars())?;
-        let failing: Vec<usize> = mask.iter().enumerate().filter(|(_, ok)| !**ok).map(|(i, _)| i).collect();
+        let failing: Vec<usize> = mask
+            .iter()
+            .enumerate()
+            .filter(|(_, ok)| !**ok)
+            .map(|(i, _)| i)
+            .collect();
         if !failing.is_empty() {
             fails.push(format!(
                 "{} row(s) fail `{}` (first: row {})",

@@ -95,7 +95,11 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { jobs: 4, keep_going: false, dry_run: false }
+        Self {
+            jobs: 4,
+            keep_going: false,
+            dry_run: false,
+        }
     }
 }
 
@@ -109,14 +113,32 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn failed(&self) -> bool {
-        self.reports.iter().any(|r| matches!(r.status, Status::Failed | Status::AssertionFailed | Status::Skipped | Status::Cancelled))
+        self.reports.iter().any(|r| {
+            matches!(
+                r.status,
+                Status::Failed | Status::AssertionFailed | Status::Skipped | Status::Cancelled
+            )
+        })
     }
 }
 
 /// The template context of a manifest (params and allowed env).
 pub fn base_context(m: &Manifest) -> Context {
-    let params = minijinja::Value::from(m.params.iter().map(|(k, v)| (k.clone(), v.to_jinja())).collect::<std::collections::BTreeMap<_, _>>());
-    let env = minijinja::Value::from(m.env.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), minijinja::Value::from(v.as_str())))).collect::<std::collections::BTreeMap<_, _>>());
+    let params = minijinja::Value::from(
+        m.params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_jinja()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    );
+    let env = minijinja::Value::from(
+        m.env
+            .iter()
+            .filter_map(|(k, v)| {
+                v.as_ref()
+                    .map(|v| (k.clone(), minijinja::Value::from(v.as_str())))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    );
     Context::new(params, env)
 }
 
@@ -127,7 +149,13 @@ struct Done {
 }
 
 /// Run the plan. `interrupt` resolves when the user asks to stop (Ctrl-C).
-pub async fn run<F>(m: Arc<Manifest>, plan: Arc<Plan>, opts: RunOptions, obs: Arc<dyn Observer>, interrupt: F) -> Outcome
+pub async fn run<F>(
+    m: Arc<Manifest>,
+    plan: Arc<Plan>,
+    opts: RunOptions,
+    obs: Arc<dyn Observer>,
+    interrupt: F,
+) -> Outcome
 where
     F: std::future::Future<Output = ()>,
 {
@@ -139,7 +167,11 @@ where
         .map(|(i, s)| StepReport {
             name: s.name.clone(),
             kind: s.kind,
-            status: if plan.selected[i] { Status::Planned } else { Status::NotSelected },
+            status: if plan.selected[i] {
+                Status::Planned
+            } else {
+                Status::NotSelected
+            },
             rows_in: Vec::new(),
             rows_out: None,
             requests: 0,
@@ -151,7 +183,11 @@ where
         .collect();
     let mut tables: Vec<Option<Arc<Table>>> = vec![None; n];
     if opts.dry_run {
-        return Outcome { reports, tables, interrupted: false };
+        return Outcome {
+            reports,
+            tables,
+            interrupted: false,
+        };
     }
     let mut waiting: Vec<usize> = m.steps.iter().map(|s| s.deps.len()).collect();
     let mut children: Vec<Vec<StepId>> = vec![Vec::new(); n];
@@ -184,9 +220,17 @@ where
         while !stopping && !ready.is_empty() {
             // Start a step only when a slot is free, so a failure is seen
             // before more work starts.
-            let Ok(permit) = permits.clone().try_acquire_owned() else { break };
-            let Some((_, i)) = ready.pop_first() else { break };
-            let inputs: Vec<Arc<Table>> = m.steps[i].inputs.iter().filter_map(|&d| tables[d].clone()).collect();
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                break;
+            };
+            let Some((_, i)) = ready.pop_first() else {
+                break;
+            };
+            let inputs: Vec<Arc<Table>> = m.steps[i]
+                .inputs
+                .iter()
+                .filter_map(|&d| tables[d].clone())
+                .collect();
             reports[i].rows_in = inputs.iter().map(|t| t.num_rows()).collect();
             let steps_ctx: Vec<(String, Arc<Table>)> = m.steps[i]
                 .template_deps
@@ -200,10 +244,16 @@ where
             running.spawn(async move {
                 let _permit = permit;
                 let start = Instant::now();
-                let result = tokio::task::spawn_blocking(move || local::run(&m2, &m2.steps[i].op, &inputs, &ctx))
-                    .await
-                    .unwrap_or_else(|e| Err(StepError::Internal(format!("step panicked: {e}"))));
-                Done { id: i, result, elapsed: start.elapsed() }
+                let result = tokio::task::spawn_blocking(move || {
+                    local::run(&m2, &m2.steps[i].op, &inputs, &ctx)
+                })
+                .await
+                .unwrap_or_else(|e| Err(StepError::Internal(format!("step panicked: {e}"))));
+                Done {
+                    id: i,
+                    result,
+                    elapsed: start.elapsed(),
+                }
             });
         }
         if running.is_empty() {
@@ -237,7 +287,7 @@ where
             Ok(res) => {
                 r.rows_out = Some(res.table.num_rows());
                 r.notes = res.notes;
-                tables[d.id] = Some(Arc::new(res.table));
+                tables[d.id] = Some(res.table);
                 match res.assertion {
                     Some(msg) => {
                         r.status = Status::AssertionFailed;
@@ -279,7 +329,9 @@ where
                 running.abort_all();
                 for &i in &running_ids {
                     reports[i].status = Status::Cancelled;
-                    reports[i].error = Some(format!("cancelled after `{name}` failed (use --keep-going to finish independent steps)"));
+                    reports[i].error = Some(format!(
+                        "cancelled after `{name}` failed (use --keep-going to finish independent steps)"
+                    ));
                 }
             }
         }
@@ -287,7 +339,17 @@ where
     // Steps never started because the run stopped early.
     for r in reports.iter_mut().filter(|r| r.status == Status::Planned) {
         r.status = Status::Cancelled;
-        r.error.get_or_insert_with(|| if interrupted { "interrupted".into() } else { "not started: the run stopped early".into() });
+        r.error.get_or_insert_with(|| {
+            if interrupted {
+                "interrupted".into()
+            } else {
+                "not started: the run stopped early".into()
+            }
+        });
     }
-    Outcome { reports, tables, interrupted }
+    Outcome {
+        reports,
+        tables,
+        interrupted,
+    }
 }

@@ -10,17 +10,25 @@ use crate::diag::Problem;
 use serde_json::Value as J;
 use serde_yaml::Value as Y;
 
+/// A problem and the path it concerns.
+pub type Located = (Problem, Vec<Seg>);
+
 pub struct Checker<'a> {
     root: &'a J,
     text: &'a str,
     spans: &'a SpanIndex,
     /// Problems with the path they concern.
-    pub problems: Vec<(Problem, Vec<Seg>)>,
+    pub problems: Vec<Located>,
 }
 
 impl<'a> Checker<'a> {
     pub fn new(root: &'a J, spans: &'a SpanIndex, text: &'a str) -> Self {
-        Self { root, text, spans, problems: Vec::new() }
+        Self {
+            root,
+            text,
+            spans,
+            problems: Vec::new(),
+        }
     }
 
     pub fn check(&mut self, v: &Y) {
@@ -52,7 +60,11 @@ impl<'a> Checker<'a> {
 
     fn walk(&mut self, v: &Y, schema: &'a J, path: &mut Vec<Seg>) {
         let s = self.resolve(schema);
-        if let Some(alts) = s.get("oneOf").or_else(|| s.get("anyOf")).and_then(J::as_array) {
+        if let Some(alts) = s
+            .get("oneOf")
+            .or_else(|| s.get("anyOf"))
+            .and_then(J::as_array)
+        {
             self.alternatives(v, s, alts, path);
             return;
         }
@@ -77,9 +89,13 @@ impl<'a> Checker<'a> {
                 if let Some(min) = s.get("minimum").and_then(J::as_f64) {
                     if n.as_f64().is_some_and(|x| x < min) {
                         self.problem_at(
-            path,
-                            Problem::new("bad_value", format!("`{}` must be at least {min}", path_str(path)), self.spans.value(path))
-                                .label(format!("{} is too small", n)),
+                            path,
+                            Problem::new(
+                                "bad_value",
+                                format!("`{}` must be at least {min}", path_str(path)),
+                                self.spans.value(path),
+                            )
+                            .label(format!("{} is too small", n)),
                         );
                     }
                 }
@@ -97,7 +113,14 @@ impl<'a> Checker<'a> {
         let additional = s.get("additionalProperties");
         for (k, val) in m {
             let Some(key) = key_text(k) else {
-                self.problem_at(path, Problem::new("bad_key", format!("keys of `{}` must be strings", path_str(path)), self.spans.value(path)));
+                self.problem_at(
+                    path,
+                    Problem::new(
+                        "bad_key",
+                        format!("keys of `{}` must be strings", path_str(path)),
+                        self.spans.value(path),
+                    ),
+                );
                 continue;
             };
             path.push(Seg::Key(key.clone()));
@@ -106,7 +129,9 @@ impl<'a> Checker<'a> {
             } else {
                 match additional {
                     Some(J::Bool(false)) => {
-                        let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                        let known: Vec<&str> = props
+                            .map(|p| p.keys().map(String::as_str).collect())
+                            .unwrap_or_default();
                         self.unknown_key(&key, &known, path);
                     }
                     Some(extra @ J::Object(_)) => self.walk(val, extra, path),
@@ -121,17 +146,31 @@ impl<'a> Checker<'a> {
                 // `stepz:` is reported as unknown with "did you mean `steps`?";
                 // saying `steps` is missing too would be noise.
                 let misspelt = present.iter().any(|k| {
-                    props.is_some_and(|p| !p.contains_key(k)) && crate::util::did_you_mean(k, [r]).is_some()
+                    props.is_some_and(|p| !p.contains_key(k))
+                        && crate::util::did_you_mean(k, [r]).is_some()
                 });
                 if !m.contains_key(r) && !misspelt {
-                    let what = describe_schema(props.and_then(|p| p.get(r)).map(|x| self.resolve(x)));
-                    let within = if path.is_empty() { "the manifest".to_string() } else { format!("`{}`", path_str(path)) };
-                    let span = if path.is_empty() { first_line(self.text) } else { self.spans.key(path) };
+                    let what =
+                        describe_schema(props.and_then(|p| p.get(r)).map(|x| self.resolve(x)));
+                    let within = if path.is_empty() {
+                        "the manifest".to_string()
+                    } else {
+                        format!("`{}`", path_str(path))
+                    };
+                    let span = if path.is_empty() {
+                        first_line(self.text)
+                    } else {
+                        self.spans.key(path)
+                    };
                     self.problem_at(
-            path,
-                        Problem::new("missing_key", format!("{within} is missing the required key `{r}`"), span)
-                            .label(format!("needs `{r}`"))
-                            .maybe_help(what.map(|w| format!("add `{r}:` ({w})"))),
+                        path,
+                        Problem::new(
+                            "missing_key",
+                            format!("{within} is missing the required key `{r}`"),
+                            span,
+                        )
+                        .label(format!("needs `{r}`"))
+                        .maybe_help(what.map(|w| format!("add `{r}:` ({w})"))),
                     );
                 }
             }
@@ -140,16 +179,31 @@ impl<'a> Checker<'a> {
 
     fn unknown_key(&mut self, key: &str, known: &[&str], path: &[Seg]) {
         let parent = &path[..path.len() - 1];
-        let within = if parent.is_empty() { "the manifest".to_string() } else { format!("`{}`", path_str(parent)) };
+        let within = if parent.is_empty() {
+            "the manifest".to_string()
+        } else {
+            format!("`{}`", path_str(parent))
+        };
         let hint = match crate::util::did_you_mean(key, known.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
-            None => format!("valid keys here: {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+            None => format!(
+                "valid keys here: {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         self.problem_at(
             path,
-            Problem::new("unknown_key", format!("unknown key `{key}` in {within}"), self.spans.key(path))
-                .label("not a valid key here")
-                .help(hint),
+            Problem::new(
+                "unknown_key",
+                format!("unknown key `{key}` in {within}"),
+                self.spans.key(path),
+            )
+            .label("not a valid key here")
+            .help(hint),
         );
     }
 
@@ -157,11 +211,19 @@ impl<'a> Checker<'a> {
         match s.get("items") {
             Some(J::Array(tuple)) => {
                 if items.len() != tuple.len() {
-                    self.problem_at(path, Problem::new(
-                        "wrong_type",
-                        format!("`{}` must have exactly {} items, found {}", path_str(path), tuple.len(), items.len()),
-                        self.spans.value(path),
-                    ));
+                    self.problem_at(
+                        path,
+                        Problem::new(
+                            "wrong_type",
+                            format!(
+                                "`{}` must have exactly {} items, found {}",
+                                path_str(path),
+                                tuple.len(),
+                                items.len()
+                            ),
+                            self.spans.value(path),
+                        ),
+                    );
                 }
                 for (i, (it, ts)) in items.iter().zip(tuple).enumerate() {
                     path.push(Seg::Index(i));
@@ -180,11 +242,14 @@ impl<'a> Checker<'a> {
         }
         if let Some(min) = s.get("minItems").and_then(J::as_u64) {
             if (items.len() as u64) < min && s.get("items").is_some_and(|i| !i.is_array()) {
-                self.problem_at(path, Problem::new(
-                    "wrong_type",
-                    format!("`{}` needs at least {min} item(s)", path_str(path)),
-                    self.spans.value(path),
-                ));
+                self.problem_at(
+                    path,
+                    Problem::new(
+                        "wrong_type",
+                        format!("`{}` needs at least {min} item(s)", path_str(path)),
+                        self.spans.value(path),
+                    ),
+                );
             }
         }
     }
@@ -199,9 +264,18 @@ impl<'a> Checker<'a> {
         if allowed.iter().any(|a| type_matches(v, a)) {
             return true;
         }
-        let expected = allowed.iter().filter(|a| **a != "null").map(|a| article(a)).collect::<Vec<_>>().join(" or ");
+        let expected = allowed
+            .iter()
+            .filter(|a| **a != "null")
+            .map(|a| article(a))
+            .collect::<Vec<_>>()
+            .join(" or ");
         let found = yaml_kind(v);
-        let what = if path.is_empty() { "the manifest".to_string() } else { format!("`{}`", path_str(path)) };
+        let what = if path.is_empty() {
+            "the manifest".to_string()
+        } else {
+            format!("`{}`", path_str(path))
+        };
         let mut p = Problem::new(
             "wrong_type",
             format!("{what} must be {expected}, found {found}"),
@@ -213,7 +287,11 @@ impl<'a> Checker<'a> {
         } else if allowed.contains(&"array") && !matches!(v, Y::Sequence(_)) {
             p = p.help("write a list: `[a, b]` or one `- item` per line");
         } else if allowed.contains(&"object") && !matches!(v, Y::Mapping(_)) {
-            p = p.help(if path.is_empty() { "a manifest is a mapping with `version`, `name` and `steps`" } else { "write a mapping: `{key: value}` or one `key: value` per line" });
+            p = p.help(if path.is_empty() {
+                "a manifest is a mapping with `version`, `name` and `steps`"
+            } else {
+                "write a mapping: `{key: value}` or one `key: value` per line"
+            });
         }
         self.problem_at(path, p);
         false
@@ -224,16 +302,32 @@ impl<'a> Checker<'a> {
         if allowed.contains(&jv) {
             return;
         }
-        let names: Vec<String> = allowed.iter().map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string)).collect();
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
+            .collect();
         let text = jv.as_str().map_or_else(|| jv.to_string(), str::to_string);
         let hint = crate::util::did_you_mean(&text, names.iter().map(String::as_str))
             .map(|s| format!("did you mean `{s}`?"))
-            .unwrap_or_else(|| format!("one of: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")));
+            .unwrap_or_else(|| {
+                format!(
+                    "one of: {}",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
         self.problem_at(
             path,
-            Problem::new("bad_value", format!("`{text}` is not a valid value for `{}`", path_str(path)), self.spans.value(path))
-                .label("not allowed here")
-                .help(hint),
+            Problem::new(
+                "bad_value",
+                format!("`{text}` is not a valid value for `{}`", path_str(path)),
+                self.spans.value(path),
+            )
+            .label("not allowed here")
+            .help(hint),
         );
     }
 
@@ -245,7 +339,9 @@ impl<'a> Checker<'a> {
             .iter()
             .filter_map(|a| {
                 let a = self.resolve(a);
-                a.pointer("/properties/kind/const").and_then(J::as_str).map(|t| (t, a))
+                a.pointer("/properties/kind/const")
+                    .and_then(J::as_str)
+                    .map(|t| (t, a))
             })
             .collect();
         if !tags.is_empty() && tags.len() == alts.len() {
@@ -265,9 +361,14 @@ impl<'a> Checker<'a> {
             self.check_enum(v, &values, path);
             return;
         }
-        let mut best: Option<(usize, Vec<(Problem, Vec<Seg>)>)> = None;
+        let mut best: Option<(usize, Vec<Located>)> = None;
         for a in alts {
-            let mut sub = Checker { root: self.root, text: self.text, spans: self.spans, problems: Vec::new() };
+            let mut sub = Checker {
+                root: self.root,
+                text: self.text,
+                spans: self.spans,
+                problems: Vec::new(),
+            };
             sub.walk(v, a, path);
             if sub.problems.is_empty() {
                 return;
@@ -278,8 +379,15 @@ impl<'a> Checker<'a> {
                 J::String(x) => type_matches(v, x),
                 J::Array(xs) => xs.iter().filter_map(J::as_str).any(|x| type_matches(v, x)),
                 _ => true,
-            }) && !sub.problems.iter().any(|(p, _)| p.code == "wrong_type" && p.span == self.spans.value(path));
-            let score = if type_match { sub.problems.len() } else { 1000 + sub.problems.len() };
+            }) && !sub
+                .problems
+                .iter()
+                .any(|(p, _)| p.code == "wrong_type" && p.span == self.spans.value(path));
+            let score = if type_match {
+                sub.problems.len()
+            } else {
+                1000 + sub.problems.len()
+            };
             if best.as_ref().is_none_or(|(b, _)| score < *b) {
                 best = Some((score, sub.problems));
             }
@@ -287,13 +395,20 @@ impl<'a> Checker<'a> {
         match best {
             Some((score, problems)) if score < 1000 => self.problems.extend(problems),
             _ => {
-                let expected: Vec<String> = alts.iter().filter_map(|a| describe_schema(Some(self.resolve(a)))).collect();
+                let expected: Vec<String> = alts
+                    .iter()
+                    .filter_map(|a| describe_schema(Some(self.resolve(a))))
+                    .collect();
                 let found = yaml_kind(v);
                 self.problem_at(
-            path,
+                    path,
                     Problem::new(
                         "wrong_type",
-                        format!("`{}` must be {}, found {found}", path_str(path), dedup_join(expected)),
+                        format!(
+                            "`{}` must be {}, found {found}",
+                            path_str(path),
+                            dedup_join(expected)
+                        ),
                         self.spans.value(path),
                     )
                     .label(format!("this is {found}"))
@@ -308,24 +423,40 @@ impl<'a> Checker<'a> {
         let Y::Mapping(m) = v else {
             let found = yaml_kind(v);
             self.problem_at(
-            path,
-                Problem::new("wrong_type", format!("step `{}` must be a mapping with a `kind`, found {found}", path_str(path)), self.spans.value(path))
-                    .label(format!("this is {found}"))
-                    .help(format!("write `kind: <one of {}>` and the step's keys", kinds.join(", "))),
+                path,
+                Problem::new(
+                    "wrong_type",
+                    format!(
+                        "step `{}` must be a mapping with a `kind`, found {found}",
+                        path_str(path)
+                    ),
+                    self.spans.value(path),
+                )
+                .label(format!("this is {found}"))
+                .help(format!(
+                    "write `kind: <one of {}>` and the step's keys",
+                    kinds.join(", ")
+                )),
             );
             return;
         };
         let kind = m.get("kind");
         let Some(kind) = kind else {
             self.problem_at(
-            path,
-                Problem::new("missing_kind", format!("step `{}` has no `kind`", path_str(path)), self.spans.key(path))
-                    .label("which kind of step is this?")
-                    .help(format!("add `kind:` with one of: {}", kinds.join(", "))),
+                path,
+                Problem::new(
+                    "missing_kind",
+                    format!("step `{}` has no `kind`", path_str(path)),
+                    self.spans.key(path),
+                )
+                .label("which kind of step is this?")
+                .help(format!("add `kind:` with one of: {}", kinds.join(", "))),
             );
             return;
         };
-        let kind_text = kind.as_str().map_or_else(|| yaml_kind(kind).to_string(), str::to_string);
+        let kind_text = kind
+            .as_str()
+            .map_or_else(|| yaml_kind(kind).to_string(), str::to_string);
         match tags.iter().find(|(t, _)| *t == kind_text) {
             Some((_, s)) => {
                 let s = *s;
@@ -337,10 +468,14 @@ impl<'a> Checker<'a> {
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| format!("step kinds: {}", kinds.join(", ")));
                 self.problem_at(
-            path,
-                    Problem::new("unknown_kind", format!("unknown step kind `{kind_text}`"), self.spans.value(path))
-                        .label("not a step kind")
-                        .help(hint),
+                    path,
+                    Problem::new(
+                        "unknown_kind",
+                        format!("unknown step kind `{kind_text}`"),
+                        self.spans.value(path),
+                    )
+                    .label("not a step kind")
+                    .help(hint),
                 );
                 path.pop();
             }
@@ -354,7 +489,10 @@ fn first_line(text: &str) -> crate::manifest::spans::Span {
     for line in text.split_inclusive('\n') {
         let t = line.trim();
         if !t.is_empty() && !t.starts_with('#') {
-            return crate::manifest::spans::Span { offset, len: line.trim_end().len().max(1) };
+            return crate::manifest::spans::Span {
+                offset,
+                len: line.trim_end().len().max(1),
+            };
         }
         offset += line.len();
     }
@@ -416,14 +554,29 @@ fn article(t: &str) -> String {
 fn describe_schema(s: Option<&J>) -> Option<String> {
     let s = s?;
     if let Some(c) = s.get("const") {
-        return Some(format!("`{}`", c.as_str().map_or_else(|| c.to_string(), str::to_string)));
+        return Some(format!(
+            "`{}`",
+            c.as_str().map_or_else(|| c.to_string(), str::to_string)
+        ));
     }
     if let Some(e) = s.get("enum").and_then(J::as_array) {
-        return Some(format!("one of {}", e.iter().map(|x| format!("`{}`", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", ")));
+        return Some(format!(
+            "one of {}",
+            e.iter()
+                .map(|x| format!("`{}`", x.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     match s.get("type") {
         Some(J::String(t)) => Some(article(t)),
-        Some(J::Array(ts)) => Some(dedup_join(ts.iter().filter_map(J::as_str).filter(|t| *t != "null").map(article).collect())),
+        Some(J::Array(ts)) => Some(dedup_join(
+            ts.iter()
+                .filter_map(J::as_str)
+                .filter(|t| *t != "null")
+                .map(article)
+                .collect(),
+        )),
         _ => None,
     }
 }
@@ -439,5 +592,8 @@ fn dedup_join(mut v: Vec<String>) -> String {
 }
 
 fn first_sentence(s: &str) -> String {
-    s.split_once(". ").map_or(s, |(a, _)| a).trim_end_matches('.').to_string()
+    s.split_once(". ")
+        .map_or(s, |(a, _)| a)
+        .trim_end_matches('.')
+        .to_string()
 }

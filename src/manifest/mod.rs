@@ -30,7 +30,9 @@ pub struct Loaded {
 /// The manifest's JSON Schema (draft-07, which editors' YAML plugins read).
 pub fn json_schema() -> serde_json::Value {
     let settings = schemars::generate::SchemaSettings::draft07();
-    let schema = settings.into_generator().into_root_schema_for::<RawManifest>();
+    let schema = settings
+        .into_generator()
+        .into_root_schema_for::<RawManifest>();
     serde_json::to_value(schema).expect("schema serialises")
 }
 
@@ -81,7 +83,11 @@ pub fn parse(name: &str, text: &str) -> Result<Loaded, Problems> {
     };
     let mut value = value;
     if let Err(e) = value.apply_merge() {
-        problems.push(Problem::new("yaml_syntax", format!("YAML merge key: {e}"), Span::default()));
+        problems.push(Problem::new(
+            "yaml_syntax",
+            format!("YAML merge key: {e}"),
+            Span::default(),
+        ));
         return Err(problems);
     }
     if value.is_null() {
@@ -94,7 +100,9 @@ pub fn parse(name: &str, text: &str) -> Result<Loaded, Problems> {
     let mut checker = check::Checker::new(&SCHEMA, &spans, text);
     checker.check(&value);
     let bad: Vec<Vec<Seg>> = checker.problems.iter().map(|(_, p)| p.clone()).collect();
-    problems.items.extend(checker.problems.into_iter().map(|(p, _)| p));
+    problems
+        .items
+        .extend(checker.problems.into_iter().map(|(p, _)| p));
     // With structural errors, repair what can be repaired (drop unknown keys,
     // stand in for broken steps) so the semantic checks can still report
     // their problems in the same run.
@@ -108,11 +116,20 @@ pub fn parse(name: &str, text: &str) -> Result<Loaded, Problems> {
         };
     }
     match serde_yaml::from_value::<RawManifest>(value) {
-        Ok(raw) => Ok(Loaded { source, spans, raw, problems }),
+        Ok(raw) => Ok(Loaded {
+            source,
+            spans,
+            raw,
+            problems,
+        }),
         Err(e) => {
             if !problems.has_errors() {
                 // The schema check should have caught this; report it anyway.
-                problems.push(Problem::new("invalid_manifest", e.to_string(), Span::default()));
+                problems.push(Problem::new(
+                    "invalid_manifest",
+                    e.to_string(),
+                    Span::default(),
+                ));
             }
             problems.sort();
             Err(problems)
@@ -141,7 +158,9 @@ fn repair(mut value: serde_yaml::Value, bad: &[Vec<Seg>]) -> Option<serde_yaml::
                     broken_steps.push(name.clone());
                 }
             }
-            [Seg::Key(root), Seg::Key(name), ..] if root == "params" => broken_params.push(name.clone()),
+            [Seg::Key(root), Seg::Key(name), ..] if root == "params" => {
+                broken_params.push(name.clone())
+            }
             [Seg::Key(root), Seg::Index(i), ..] if root == "outputs" => broken_outputs.push(*i),
             [Seg::Key(_)] => unknown_keys.push(p),
             _ => return None,
@@ -194,7 +213,14 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Problems> {
         Ok(text) => parse(&name, &text),
         Err(e) => {
             let mut p = Problems::new(Source::new(name.clone(), ""));
-            p.push(Problem::new("unreadable", format!("cannot read {name}: {e}"), Span::default()).help("check the path"));
+            p.push(
+                Problem::new(
+                    "unreadable",
+                    format!("cannot read {name}: {e}"),
+                    Span::default(),
+                )
+                .help("check the path"),
+            );
             Err(p)
         }
     }
@@ -208,13 +234,34 @@ fn yaml_error(e: &serde_yaml::Error, text: &str) -> Problem {
         None => (full.clone(), None),
     };
     let problem = head.split(" at line ").next().unwrap_or(&head).to_string();
-    let offset = e.location().map_or(0, |l| l.index());
-    let mut p = Problem::new("yaml_syntax", format!("invalid YAML: {problem}"), char_span(text, offset)).label("syntax error");
+    // From line and column (characters), not the index: robust to non-ASCII.
+    let offset = e
+        .location()
+        .and_then(|l| {
+            line_col_offset(
+                text,
+                &format!(" at line {} column {}", l.line(), l.column()),
+            )
+        })
+        .unwrap_or(0);
+    let mut p = Problem::new(
+        "yaml_syntax",
+        format!("invalid YAML: {problem}"),
+        char_span(text, offset),
+    )
+    .label("syntax error");
     if let Some(ctx) = &context {
         let what = ctx.split(" at line ").next().unwrap_or(ctx).to_string();
         p.message = format!("invalid YAML: {problem}, while {what}");
         if let Some(off) = line_col_offset(text, ctx) {
-            p = p.also(char_span(text, off), format!("{} starts here", what.trim_start_matches("scanning ").trim_start_matches("parsing ")));
+            p = p.also(
+                char_span(text, off),
+                format!(
+                    "{} starts here",
+                    what.trim_start_matches("scanning ")
+                        .trim_start_matches("parsing ")
+                ),
+            );
         }
     }
     let hint = if full.contains("tab") {
@@ -242,11 +289,11 @@ fn char_span(text: &str, offset: usize) -> Span {
         return Span::default();
     }
     let mut o = offset.min(text.len().saturating_sub(1));
-    while o > 0 && !text.is_char_boundary(o) {
-        o -= 1;
-    }
     // Prefer a visible character: step back over trailing newlines.
     while o > 0 && text.as_bytes()[o] == b'\n' && offset >= text.len() {
+        o -= 1;
+    }
+    while o > 0 && !text.is_char_boundary(o) {
         o -= 1;
     }
     let len = text[o..].chars().next().map_or(1, char::len_utf8);
@@ -258,9 +305,16 @@ fn line_col_offset(text: &str, msg: &str) -> Option<usize> {
     let rest = msg.rsplit_once(" at line ")?.1;
     let (l, c) = rest.split_once(" column ")?;
     let (line, col): (usize, usize) = (l.trim().parse().ok()?, c.trim().parse().ok()?);
-    let start = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
+    let start = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
     let line_text = text[start..].lines().next().unwrap_or("");
-    let byte_col = line_text.char_indices().nth(col.saturating_sub(1)).map_or(line_text.len(), |(i, _)| i);
+    let byte_col = line_text
+        .char_indices()
+        .nth(col.saturating_sub(1))
+        .map_or(line_text.len(), |(i, _)| i);
     Some(start + byte_col)
 }
 
@@ -273,7 +327,9 @@ fn rename_duplicates(text: &str, spans: &SpanIndex) -> String {
     dups.sort_by_key(|s| std::cmp::Reverse(s.offset));
     let mut out = text.to_string();
     for (i, s) in dups.iter().enumerate() {
-        let end = out[s.offset..].find(':').map_or(s.offset + s.len, |e| s.offset + e);
+        let end = out[s.offset..]
+            .find(':')
+            .map_or(s.offset + s.len, |e| s.offset + e);
         out.replace_range(s.offset..end, &format!("{DUP}{i}"));
     }
     out
@@ -289,4 +345,3 @@ fn drop_renamed(v: &mut serde_yaml::Value) {
         _ => {}
     }
 }
-

@@ -137,7 +137,10 @@ struct CharToByte {
 impl CharToByte {
     fn new(src: &str) -> Self {
         let offsets = (!src.is_ascii()).then(|| src.char_indices().map(|(i, _)| i).collect());
-        Self { offsets, len: src.len() }
+        Self {
+            offsets,
+            len: src.len(),
+        }
     }
 
     fn byte(&self, char_index: usize) -> usize {
@@ -181,7 +184,10 @@ impl Builder<'_> {
                 .map(|i| i + value.split('\n').next().unwrap_or(value).len())
                 .unwrap_or_else(|| line.trim_end().len())
         };
-        Span { offset, len: len.max(1) }
+        Span {
+            offset,
+            len: len.max(1),
+        }
     }
 
     /// Record a value (scalar or collection start) at the current position.
@@ -192,14 +198,28 @@ impl Builder<'_> {
                 let mut p = path.clone();
                 p.push(Seg::Index(*next));
                 *next += 1;
-                self.index.entries.insert(p.clone(), Entry { key: span, value: span });
+                self.index.entries.insert(
+                    p.clone(),
+                    Entry {
+                        key: span,
+                        value: span,
+                    },
+                );
                 Some(p)
             }
-            Some(Frame::Map { path, pending_key, .. }) => {
+            Some(Frame::Map {
+                path, pending_key, ..
+            }) => {
                 let (k, kspan) = pending_key.take()?;
                 let mut p = path.clone();
                 p.push(Seg::Key(k));
-                self.index.entries.insert(p.clone(), Entry { key: kspan, value: span });
+                self.index.entries.insert(
+                    p.clone(),
+                    Entry {
+                        key: kspan,
+                        value: span,
+                    },
+                );
                 Some(p)
             }
         }
@@ -207,12 +227,21 @@ impl Builder<'_> {
 
     /// A scalar in key position of the innermost map, if that is where it is.
     fn try_key(&mut self, value: &str, span: Span) -> bool {
-        if let Some(Frame::Map { path, keys, pending_key }) = self.stack.last_mut() {
+        if let Some(Frame::Map {
+            path,
+            keys,
+            pending_key,
+        }) = self.stack.last_mut()
+        {
             if pending_key.is_none() {
                 if let Some(first) = keys.get(value) {
                     let mut p = path.clone();
                     p.push(Seg::Key(value.to_string()));
-                    self.index.duplicates.push(Duplicate { path: p, first: *first, second: span });
+                    self.index.duplicates.push(Duplicate {
+                        path: p,
+                        first: *first,
+                        second: span,
+                    });
                 } else {
                     keys.insert(value.to_string(), span);
                 }
@@ -239,9 +268,19 @@ impl MarkedEventReceiver for Builder<'_> {
                 // A mapping used as a key is unusual; index it as a value.
                 let path = self.on_value(span).unwrap_or_default();
                 if path.is_empty() {
-                    self.index.entries.insert(Vec::new(), Entry { key: span, value: span });
+                    self.index.entries.insert(
+                        Vec::new(),
+                        Entry {
+                            key: span,
+                            value: span,
+                        },
+                    );
                 }
-                self.stack.push(Frame::Map { path, keys: HashMap::new(), pending_key: None });
+                self.stack.push(Frame::Map {
+                    path,
+                    keys: HashMap::new(),
+                    pending_key: None,
+                });
             }
             Event::SequenceStart(..) => {
                 let span = Span { offset, len: 1 };

@@ -58,7 +58,10 @@ pub struct ColumnMeta {
 
 impl ColumnMeta {
     pub fn is_empty(&self) -> bool {
-        self.unit.is_none() && self.description.is_none() && self.ucd.is_none() && self.xtype.is_none()
+        self.unit.is_none()
+            && self.description.is_none()
+            && self.ucd.is_none()
+            && self.xtype.is_none()
     }
 
     /// Fill fields that are unset here from `other`.

@@ -35,8 +35,12 @@ pub fn environment<'s>() -> Environment<'s> {
     env.add_function("dms_to_deg", |s: String| sexagesimal(&s, false));
     env.add_function("angle_deg", |s: JValue| angle_deg_value(&s));
     env.add_function("mjd", |s: String| {
-        super::normalize::iso_to_mjd(&s)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`{s}` is not an ISO date")))
+        super::normalize::iso_to_mjd(&s).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("`{s}` is not an ISO date"),
+            )
+        })
     });
     env
 }
@@ -47,7 +51,10 @@ static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(environment);
 pub fn adql_string(v: JValue) -> Result<String, Error> {
     let s = scalar_text(&v)?;
     if s.contains('\0') {
-        return Err(Error::new(ErrorKind::InvalidOperation, "NUL character in ADQL string"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "NUL character in ADQL string",
+        ));
     }
     Ok(format!("'{}'", s.replace('\'', "''")))
 }
@@ -56,7 +63,10 @@ pub fn adql_string(v: JValue) -> Result<String, Error> {
 pub fn adql_list(v: JValue) -> Result<String, Error> {
     let items = list_items(&v)?;
     if items.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "adql_list of an empty list (ADQL `IN ()` is invalid)"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "adql_list of an empty list (ADQL `IN ()` is invalid)",
+        ));
     }
     let parts: Result<Vec<String>, Error> = items
         .iter()
@@ -91,7 +101,10 @@ pub fn id_list(v: JValue) -> Result<String, Error> {
 
 fn list_items(v: &JValue) -> Result<Vec<JValue>, Error> {
     if v.is_undefined() || v.is_none() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "expected a list, got null"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "expected a list, got null",
+        ));
     }
     if v.as_str().is_some() || v.is_number() {
         return Ok(vec![v.clone()]);
@@ -111,8 +124,12 @@ fn scalar_text(v: &JValue) -> Result<String, Error> {
 
 /// `23:06:29.37` (hours when `hours`, else degrees) or `-05 02 29.0` → degrees.
 pub fn sexagesimal(s: &str, hours: bool) -> Result<f64, Error> {
-    parse_sexagesimal(s, hours)
-        .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`{s}` is not a sexagesimal angle")))
+    parse_sexagesimal(s, hours).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{s}` is not a sexagesimal angle"),
+        )
+    })
 }
 
 pub fn parse_sexagesimal(s: &str, hours: bool) -> Option<f64> {
@@ -143,7 +160,9 @@ pub fn parse_sexagesimal(s: &str, hours: bool) -> Option<f64> {
 pub fn parse_angle(s: &str) -> Option<f64> {
     let t = s.trim();
     let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
+        .find(|c: char| {
+            !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E')
+        })
         .unwrap_or(t.len());
     // `e` may start a unit (none here do), so re-split if the number fails.
     let (num, unit) = t.split_at(split);
@@ -160,10 +179,19 @@ pub fn parse_angle(s: &str) -> Option<f64> {
 
 fn angle_deg_value(v: &JValue) -> Result<f64, Error> {
     if let Some(s) = v.as_str() {
-        return parse_angle(s)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`{s}` is not an angle like 30s, 2m or 0.5deg")));
+        return parse_angle(s).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("`{s}` is not an angle like 30s, 2m or 0.5deg"),
+            )
+        });
     }
-    f64::try_from(v.clone()).map_err(|_| Error::new(ErrorKind::InvalidOperation, "angle_deg expects a string or a number"))
+    f64::try_from(v.clone()).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "angle_deg expects a string or a number",
+        )
+    })
 }
 
 /// A compiled row expression.
@@ -176,7 +204,9 @@ pub struct RowExpr {
 
 impl std::fmt::Debug for RowExpr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowExpr").field("source", &self.source).finish()
+        f.debug_struct("RowExpr")
+            .field("source", &self.source)
+            .finish()
     }
 }
 
@@ -208,7 +238,11 @@ impl RowExpr {
     /// Evaluate on every row. `globals` supplies names that are not columns
     /// (`params`, `steps`, ...). Names that are neither are reported with a
     /// did-you-mean before any row is evaluated.
-    pub fn eval_rows(&self, table: &Arc<Table>, globals: &HashMap<String, JValue>) -> Result<Vec<Value>, TableError> {
+    pub fn eval_rows(
+        &self,
+        table: &Arc<Table>,
+        globals: &HashMap<String, JValue>,
+    ) -> Result<Vec<Value>, TableError> {
         let index: Arc<HashMap<String, usize>> = Arc::new(
             table
                 .column_names()
@@ -218,7 +252,10 @@ impl RowExpr {
                 .collect(),
         );
         for v in &self.variables {
-            if !index.contains_key(v) && !globals.contains_key(v) && ENGINE.globals().all(|(k, _)| k != v) {
+            if !index.contains_key(v)
+                && !globals.contains_key(v)
+                && ENGINE.globals().all(|(k, _)| k != v)
+            {
                 return Err(table.no_such_column(v));
             }
         }
@@ -255,7 +292,11 @@ impl RowExpr {
 
     /// Evaluate as a filter: the mask of rows where the expression is true.
     /// A null result (see the module docs) drops the row.
-    pub fn mask(&self, table: &Arc<Table>, globals: &HashMap<String, JValue>) -> Result<Vec<bool>, TableError> {
+    pub fn mask(
+        &self,
+        table: &Arc<Table>,
+        globals: &HashMap<String, JValue>,
+    ) -> Result<Vec<bool>, TableError> {
         let values = self.eval_rows(table, globals)?;
         values
             .into_iter()
@@ -273,7 +314,13 @@ impl RowExpr {
     }
 
     /// Evaluate as a derived column named `name`.
-    pub fn column(&self, name: &str, table: &Arc<Table>, globals: &HashMap<String, JValue>, hint: Option<DataType>) -> Result<Column, TableError> {
+    pub fn column(
+        &self,
+        name: &str,
+        table: &Arc<Table>,
+        globals: &HashMap<String, JValue>,
+        hint: Option<DataType>,
+    ) -> Result<Column, TableError> {
         let values = self.eval_rows(table, globals)?;
         Ok(Column::from_values(name, &values, hint))
     }
@@ -281,8 +328,15 @@ impl RowExpr {
 
 /// Evaluate an expression once with the given variables (no row).
 pub fn eval_scalar(source: &str, vars: &HashMap<String, JValue>) -> Result<JValue, String> {
-    let e = ENGINE.compile_expression(source).map_err(|e| describe(&e))?;
-    e.eval(JValue::from(vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>())).map_err(|e| describe(&e))
+    let e = ENGINE
+        .compile_expression(source)
+        .map_err(|e| describe(&e))?;
+    e.eval(JValue::from(
+        vars.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    ))
+    .map_err(|e| describe(&e))
 }
 
 /// Top-level names an expression reads, found by a small lexer. minijinja's
@@ -290,8 +344,8 @@ pub fn eval_scalar(source: &str, vars: &HashMap<String, JValue>) -> Result<JValu
 /// (`filename.split('_')`), so both are used.
 pub fn names_read(src: &str) -> Vec<String> {
     const KEYWORDS: &[&str] = &[
-        "and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None",
-        "loop", "self",
+        "and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False",
+        "None", "loop", "self",
     ];
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
@@ -319,12 +373,21 @@ pub fn names_read(src: &str) -> Vec<String> {
             }
             let word: String = chars[start..i].iter().collect();
             let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
-            let next2 = chars[i..].iter().filter(|c| !c.is_whitespace()).nth(1).copied();
+            let next2 = chars[i..]
+                .iter()
+                .filter(|c| !c.is_whitespace())
+                .nth(1)
+                .copied();
             let is_call = next == Some('(');
             let is_kwarg = next == Some('=') && next2 != Some('=');
             let after_attr = prev == '.' || prev == '|';
             let after_is = prev_word == "is" || (prev_word == "not" && prev2_word == "is");
-            if !after_attr && !after_is && !is_call && !is_kwarg && !KEYWORDS.contains(&word.as_str()) {
+            if !after_attr
+                && !after_is
+                && !is_call
+                && !is_kwarg
+                && !KEYWORDS.contains(&word.as_str())
+            {
                 out.push(word.clone());
             }
             prev = 'a';
@@ -386,13 +449,24 @@ mod tests {
     fn table() -> Arc<Table> {
         Arc::new(
             Table::new(vec![
-                Column::from_values("t_exptime", &[Value::Float(494.46), Value::Float(26552.5), Value::Null], None),
-                Column::from_values("calib_level", &[Value::Int(2), Value::Int(3), Value::Int(3)], None),
+                Column::from_values(
+                    "t_exptime",
+                    &[Value::Float(494.46), Value::Float(26552.5), Value::Null],
+                    None,
+                ),
+                Column::from_values(
+                    "calib_level",
+                    &[Value::Int(2), Value::Int(3), Value::Int(3)],
+                    None,
+                ),
                 Column::from_values(
                     "filename",
                     &[
                         Value::Str("jw01366001001_04101_00001-seg001_nis_rate.fits".into()),
-                        Value::Str("jw02734-o001_t001_niriss_clear-gr700xd-substrip256_x1dints.fits".into()),
+                        Value::Str(
+                            "jw02734-o001_t001_niriss_clear-gr700xd-substrip256_x1dints.fits"
+                                .into(),
+                        ),
                         Value::Null,
                     ],
                     None,
@@ -405,19 +479,34 @@ mod tests {
     #[test]
     fn filter_expression_with_null_semantics() {
         let e = RowExpr::compile("t_exptime > 1000 and calib_level in [2, 3]").unwrap();
-        assert_eq!(e.mask(&table(), &HashMap::new()).unwrap(), vec![false, true, false]);
+        assert_eq!(
+            e.mask(&table(), &HashMap::new()).unwrap(),
+            vec![false, true, false]
+        );
         let e = RowExpr::compile("t_exptime is null").unwrap();
-        assert_eq!(e.mask(&table(), &HashMap::new()).unwrap(), vec![false, false, true]);
+        assert_eq!(
+            e.mask(&table(), &HashMap::new()).unwrap(),
+            vec![false, false, true]
+        );
         let e = RowExpr::compile("(t_exptime | default(0)) < 1000").unwrap();
-        assert_eq!(e.mask(&table(), &HashMap::new()).unwrap(), vec![true, false, true]);
+        assert_eq!(
+            e.mask(&table(), &HashMap::new()).unwrap(),
+            vec![true, false, true]
+        );
     }
 
     #[test]
     fn derive_obs_id_from_filename_like_the_notebook() {
         let e = RowExpr::compile("'_'.join(filename.split('_')[:-1])").unwrap();
         let v = e.eval_rows(&table(), &HashMap::new()).unwrap();
-        assert_eq!(v[0], Value::Str("jw01366001001_04101_00001-seg001_nis".into()));
-        assert_eq!(v[1], Value::Str("jw02734-o001_t001_niriss_clear-gr700xd-substrip256".into()));
+        assert_eq!(
+            v[0],
+            Value::Str("jw01366001001_04101_00001-seg001_nis".into())
+        );
+        assert_eq!(
+            v[1],
+            Value::Str("jw02734-o001_t001_niriss_clear-gr700xd-substrip256".into())
+        );
         assert_eq!(v[2], Value::Null);
     }
 
@@ -438,17 +527,39 @@ mod tests {
 
     #[test]
     fn quoting_filters_resist_injection() {
-        assert_eq!(adql_string("x' OR '1'='1".into()).unwrap(), "'x'' OR ''1''=''1'");
-        assert_eq!(adql_list(JValue::from(vec![JValue::from(1), JValue::from("a'b")])).unwrap(), "(1, 'a''b')");
+        assert_eq!(
+            adql_string("x' OR '1'='1".into()).unwrap(),
+            "'x'' OR ''1''=''1'"
+        );
+        assert_eq!(
+            adql_list(JValue::from(vec![JValue::from(1), JValue::from("a'b")])).unwrap(),
+            "(1, 'a''b')"
+        );
         assert!(id_list(JValue::from(vec!["1,2"])).is_err());
-        assert_eq!(id_list(JValue::from(vec![JValue::from(87742159), JValue::from(87742481)])).unwrap(), "87742159,87742481");
+        assert_eq!(
+            id_list(JValue::from(vec![
+                JValue::from(87742159),
+                JValue::from(87742481)
+            ]))
+            .unwrap(),
+            "87742159,87742481"
+        );
     }
 
     #[test]
     fn names_read_finds_columns_not_methods_filters_or_tests() {
-        assert_eq!(names_read("'_'.join(filename.split('_')[:-1])"), vec!["filename"]);
-        assert_eq!(names_read("x is not none and y | default(0) > hms_to_deg(ra) and 'a b' in z"), vec!["ra", "x", "y", "z"]);
-        assert_eq!(names_read("params.min < t_exptime * 2.5e3"), vec!["params", "t_exptime"]);
+        assert_eq!(
+            names_read("'_'.join(filename.split('_')[:-1])"),
+            vec!["filename"]
+        );
+        assert_eq!(
+            names_read("x is not none and y | default(0) > hms_to_deg(ra) and 'a b' in z"),
+            vec!["ra", "x", "y", "z"]
+        );
+        assert_eq!(
+            names_read("params.min < t_exptime * 2.5e3"),
+            vec!["params", "t_exptime"]
+        );
     }
 
     #[test]

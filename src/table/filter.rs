@@ -23,7 +23,10 @@ use super::{Table, TableError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
     Value(Value),
-    Range { min: Option<Value>, max: Option<Value> },
+    Range {
+        min: Option<Value>,
+        max: Option<Value>,
+    },
 }
 
 /// A condition on one column.
@@ -44,7 +47,10 @@ enum Matcher {
     Null,
     Exact(Value),
     Wild(Glob),
-    Range { min: Option<Bound>, max: Option<Bound> },
+    Range {
+        min: Option<Bound>,
+        max: Option<Bound>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,14 +83,23 @@ impl Filter {
 }
 
 fn compile(cond: &Condition, t: DataType) -> Result<Compiled, TableError> {
-    let mut c = Compiled { positives: vec![], negatives: vec![] };
+    let mut c = Compiled {
+        positives: vec![],
+        negatives: vec![],
+    };
     for spec in &cond.specs {
         let (negated, m) = match spec {
             Spec::Range { min, max } => (
                 false,
                 Matcher::Range {
-                    min: min.as_ref().map(|v| bound(v, true, &cond.column)).transpose()?,
-                    max: max.as_ref().map(|v| bound(v, true, &cond.column)).transpose()?,
+                    min: min
+                        .as_ref()
+                        .map(|v| bound(v, true, &cond.column))
+                        .transpose()?,
+                    max: max
+                        .as_ref()
+                        .map(|v| bound(v, true, &cond.column))
+                        .transpose()?,
                 },
             ),
             Spec::Value(Value::Str(s)) => {
@@ -97,7 +112,11 @@ fn compile(cond: &Condition, t: DataType) -> Result<Compiled, TableError> {
             Spec::Value(Value::Null) => (false, Matcher::Null),
             Spec::Value(v) => (false, Matcher::Exact(v.clone())),
         };
-        if negated { c.negatives.push(m) } else { c.positives.push(m) }
+        if negated {
+            c.negatives.push(m)
+        } else {
+            c.positives.push(m)
+        }
     }
     Ok(c)
 }
@@ -107,7 +126,9 @@ fn bound(v: &Value, inclusive: bool, col: &str) -> Result<Bound, TableError> {
         Value::Int(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Str(s) => super::normalize::parse_float(s).ok_or_else(|| {
-            TableError::Invalid(format!("range bound `{s}` for column `{col}` is not a number"))
+            TableError::Invalid(format!(
+                "range bound `{s}` for column `{col}` is not a number"
+            ))
         })?,
         other => {
             return Err(TableError::Invalid(format!(
@@ -132,14 +153,25 @@ fn text_matcher(s: &str, t: DataType, col: &str) -> Result<Matcher, TableError> 
                 max: (!b.trim().is_empty()).then(|| num(b)).transpose()?,
             });
         }
-        for (op, is_min, inclusive) in [(">=", true, true), ("<=", false, true), (">", true, false), ("<", false, false)] {
+        for (op, is_min, inclusive) in [
+            (">=", true, true),
+            ("<=", false, true),
+            (">", true, false),
+            ("<", false, false),
+        ] {
             if let Some(rest) = s.strip_prefix(op) {
                 let mut b = num(rest)?;
                 b.inclusive = inclusive;
                 return Ok(if is_min {
-                    Matcher::Range { min: Some(b), max: None }
+                    Matcher::Range {
+                        min: Some(b),
+                        max: None,
+                    }
                 } else {
-                    Matcher::Range { min: None, max: Some(b) }
+                    Matcher::Range {
+                        min: None,
+                        max: Some(b),
+                    }
                 });
             }
         }
@@ -163,7 +195,8 @@ fn apply(col: &Column, c: &Compiled, mask: &mut [bool]) {
             continue;
         }
         let null = !is_valid(i);
-        let pos = c.positives.is_empty() || c.positives.iter().any(|p| matches(col.data(), i, null, p));
+        let pos =
+            c.positives.is_empty() || c.positives.iter().any(|p| matches(col.data(), i, null, p));
         *m = pos && !c.negatives.iter().any(|n| matches(col.data(), i, null, n));
     }
 }
@@ -227,7 +260,13 @@ impl Glob {
         Self {
             pattern: p
                 .chars()
-                .map(|c| if c == '%' { '*' } else { c.to_ascii_lowercase() })
+                .map(|c| {
+                    if c == '%' {
+                        '*'
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
                 .collect(),
         }
     }
@@ -268,17 +307,63 @@ mod tests {
     fn products() -> Table {
         let s = |x: &str| Value::Str(x.to_string());
         Table::new(vec![
-            Column::from_values("productType", &[s("SCIENCE"), s("AUXILIARY"), s("INFO"), s("science"), Value::Null], None),
-            Column::from_values("calib_level", &[Value::Int(2), Value::Int(2), Value::Int(3), Value::Int(1), Value::Int(3)], None),
-            Column::from_values("productFilename", &[s("jw01_cal.fits"), s("jw01_gs-track_cal.fits"), s("jw01_asn.json"), s("jw01_uncal.fits"), s("x_i2d.fits")], None),
-            Column::from_values("size", &[Value::Float(10.0), Value::Float(f64::NAN), Value::Null, Value::Float(5.0), Value::Float(1e9)], None),
+            Column::from_values(
+                "productType",
+                &[
+                    s("SCIENCE"),
+                    s("AUXILIARY"),
+                    s("INFO"),
+                    s("science"),
+                    Value::Null,
+                ],
+                None,
+            ),
+            Column::from_values(
+                "calib_level",
+                &[
+                    Value::Int(2),
+                    Value::Int(2),
+                    Value::Int(3),
+                    Value::Int(1),
+                    Value::Int(3),
+                ],
+                None,
+            ),
+            Column::from_values(
+                "productFilename",
+                &[
+                    s("jw01_cal.fits"),
+                    s("jw01_gs-track_cal.fits"),
+                    s("jw01_asn.json"),
+                    s("jw01_uncal.fits"),
+                    s("x_i2d.fits"),
+                ],
+                None,
+            ),
+            Column::from_values(
+                "size",
+                &[
+                    Value::Float(10.0),
+                    Value::Float(f64::NAN),
+                    Value::Null,
+                    Value::Float(5.0),
+                    Value::Float(1e9),
+                ],
+                None,
+            ),
         ])
         .unwrap()
     }
 
     fn run(conds: Vec<(&str, Vec<Spec>)>) -> Vec<bool> {
         Filter {
-            conditions: conds.into_iter().map(|(c, specs)| Condition { column: c.into(), specs }).collect(),
+            conditions: conds
+                .into_iter()
+                .map(|(c, specs)| Condition {
+                    column: c.into(),
+                    specs,
+                })
+                .collect(),
         }
         .mask(&products())
         .unwrap()
@@ -290,37 +375,90 @@ mod tests {
 
     #[test]
     fn values_or_case_insensitive() {
-        assert_eq!(run(vec![("productType", vec![v("science"), v("INFO")])]), [true, false, true, true, false]);
+        assert_eq!(
+            run(vec![("productType", vec![v("science"), v("INFO")])]),
+            [true, false, true, true, false]
+        );
     }
 
     #[test]
     fn negation_and_nulls() {
         // null productType is kept by a negation, dropped by a positive match
-        assert_eq!(run(vec![("productType", vec![v("!AUXILIARY")])]), [true, false, true, true, true]);
-        assert_eq!(run(vec![("productType", vec![v("!AUXILIARY"), v("!null")])]), [true, false, true, true, false]);
-        assert_eq!(run(vec![("productType", vec![Spec::Value(Value::Null)])]), [false, false, false, false, true]);
+        assert_eq!(
+            run(vec![("productType", vec![v("!AUXILIARY")])]),
+            [true, false, true, true, true]
+        );
+        assert_eq!(
+            run(vec![("productType", vec![v("!AUXILIARY"), v("!null")])]),
+            [true, false, true, true, false]
+        );
+        assert_eq!(
+            run(vec![("productType", vec![Spec::Value(Value::Null)])]),
+            [false, false, false, false, true]
+        );
     }
 
     #[test]
     fn wildcards_and_ranges() {
-        assert_eq!(run(vec![("productFilename", vec![v("*_CAL.fits")])]), [true, true, false, false, false]);
-        assert_eq!(run(vec![("productFilename", vec![v("*cal*"), v("!*gs-*")])]), [true, false, false, true, false]);
-        assert_eq!(run(vec![("calib_level", vec![Spec::Range { min: Some(Value::Int(2)), max: Some(Value::Int(3)) }])]), [true, true, true, false, true]);
-        assert_eq!(run(vec![("calib_level", vec![v("2..3")])]), [true, true, true, false, true]);
-        assert_eq!(run(vec![("calib_level", vec![v(">2")])]), [false, false, true, false, true]);
-        assert_eq!(run(vec![("calib_level", vec![v("3"), Spec::Value(Value::Int(1))])]), [false, false, true, true, true]);
+        assert_eq!(
+            run(vec![("productFilename", vec![v("*_CAL.fits")])]),
+            [true, true, false, false, false]
+        );
+        assert_eq!(
+            run(vec![("productFilename", vec![v("*cal*"), v("!*gs-*")])]),
+            [true, false, false, true, false]
+        );
+        assert_eq!(
+            run(vec![(
+                "calib_level",
+                vec![Spec::Range {
+                    min: Some(Value::Int(2)),
+                    max: Some(Value::Int(3))
+                }]
+            )]),
+            [true, true, true, false, true]
+        );
+        assert_eq!(
+            run(vec![("calib_level", vec![v("2..3")])]),
+            [true, true, true, false, true]
+        );
+        assert_eq!(
+            run(vec![("calib_level", vec![v(">2")])]),
+            [false, false, true, false, true]
+        );
+        assert_eq!(
+            run(vec![(
+                "calib_level",
+                vec![v("3"), Spec::Value(Value::Int(1))]
+            )]),
+            [false, false, true, true, true]
+        );
         // NaN and null never fall in a range
-        assert_eq!(run(vec![("size", vec![v(">=5")])]), [true, false, false, true, true]);
+        assert_eq!(
+            run(vec![("size", vec![v(">=5")])]),
+            [true, false, false, true, true]
+        );
     }
 
     #[test]
     fn and_across_columns() {
-        assert_eq!(run(vec![("productType", vec![v("SCIENCE")]), ("calib_level", vec![v(">=2")])]), [true, false, false, false, false]);
+        assert_eq!(
+            run(vec![
+                ("productType", vec![v("SCIENCE")]),
+                ("calib_level", vec![v(">=2")])
+            ]),
+            [true, false, false, false, false]
+        );
     }
 
     #[test]
     fn bad_number_is_an_error() {
-        let f = Filter { conditions: vec![Condition { column: "calib_level".into(), specs: vec![v("two")] }] };
+        let f = Filter {
+            conditions: vec![Condition {
+                column: "calib_level".into(),
+                specs: vec![v("two")],
+            }],
+        };
         assert!(f.mask(&products()).is_err());
     }
 

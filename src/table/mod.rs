@@ -36,7 +36,9 @@ pub enum TableError {
         got: usize,
         expected: usize,
     },
-    #[error("column `{name}` is {left} in one table and {right} in another; cast one of them first")]
+    #[error(
+        "column `{name}` is {left} in one table and {right} in another; cast one of them first"
+    )]
     TypeConflict {
         name: String,
         left: DataType,

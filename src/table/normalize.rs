@@ -100,7 +100,11 @@ pub fn iso_to_mjd(s: &str) -> Option<f64> {
         Some((d, t)) => (d, Some(t)),
         None => (s, None),
     };
-    let d = time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let d = time::Date::parse(
+        date,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
     let mjd_day = (d.to_julian_day() - 2_400_001) as f64;
     let frac = match time_part {
         None => 0.0,
@@ -184,12 +188,18 @@ pub fn text_column(name: &str, cells: &[&str], declared: Option<DataType>) -> Co
     let t = declared.unwrap_or_else(|| infer_text_type(cells.iter().copied()));
     let mut b = ColumnBuilder::new(t, cells.len());
     for s in cells {
-        if t != DataType::String && is_null_text(s) || (t == DataType::String && (s.is_empty() || *s == "--")) {
+        if t != DataType::String && is_null_text(s)
+            || (t == DataType::String && (s.is_empty() || *s == "--"))
+        {
             b.push(ValueRef::Null);
         } else if t == DataType::String {
             b.push(ValueRef::Str(s));
         } else {
-            b.push(cast_value(ValueRef::Str(s), t).unwrap_or(Value::Null).as_ref());
+            b.push(
+                cast_value(ValueRef::Str(s), t)
+                    .unwrap_or(Value::Null)
+                    .as_ref(),
+            );
         }
     }
     b.finish(name)
@@ -205,7 +215,10 @@ mod tests {
             mast_date_to_iso("/Date(1654430410430)/").as_deref(),
             Some("2022-06-05T12:00:10.430")
         );
-        assert_eq!(mast_date_to_iso("/Date(0-0500)/").as_deref(), Some("1970-01-01T00:00:00.000"));
+        assert_eq!(
+            mast_date_to_iso("/Date(0-0500)/").as_deref(),
+            Some("1970-01-01T00:00:00.000")
+        );
         assert_eq!(mast_date_to_iso("2022-06-05"), None);
     }
 
@@ -221,12 +234,21 @@ mod tests {
     #[test]
     fn mast_booleans_and_numbers_as_strings() {
         assert_eq!(json_cell(&"t".into(), DataType::Bool), Value::Bool(true));
-        assert_eq!(json_cell(&"False".into(), DataType::Bool), Value::Bool(false));
+        assert_eq!(
+            json_cell(&"False".into(), DataType::Bool),
+            Value::Bool(false)
+        );
         assert_eq!(json_cell(&"1366".into(), DataType::Int), Value::Int(1366));
-        assert_eq!(json_cell(&"494.46".into(), DataType::Float), Value::Float(494.46));
+        assert_eq!(
+            json_cell(&"494.46".into(), DataType::Float),
+            Value::Float(494.46)
+        );
         assert_eq!(json_cell(&"".into(), DataType::Float), Value::Null);
         assert_eq!(json_cell(&"--".into(), DataType::Int), Value::Null);
-        assert_eq!(json_cell(&serde_json::json!(3.0), DataType::Int), Value::Int(3));
+        assert_eq!(
+            json_cell(&serde_json::json!(3.0), DataType::Int),
+            Value::Int(3)
+        );
         assert_eq!(json_cell(&"abc".into(), DataType::Int), Value::Null);
     }
 
@@ -234,7 +256,10 @@ mod tests {
     fn text_inference() {
         assert_eq!(infer_text_type(["1", "2", ""].into_iter()), DataType::Int);
         assert_eq!(infer_text_type(["1", "2.5"].into_iter()), DataType::Float);
-        assert_eq!(infer_text_type(["True", "false"].into_iter()), DataType::Bool);
+        assert_eq!(
+            infer_text_type(["True", "false"].into_iter()),
+            DataType::Bool
+        );
         assert_eq!(infer_text_type(["t", "f"].into_iter()), DataType::String);
         assert_eq!(infer_text_type(["", "--"].into_iter()), DataType::String);
         assert_eq!(infer_text_type(["1", "x"].into_iter()), DataType::String);

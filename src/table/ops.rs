@@ -153,7 +153,9 @@ fn row_hash(cols: &[&Column], row: usize) -> u64 {
 }
 
 fn rows_eq(a: &[&Column], ra: usize, b: &[&Column], rb: usize) -> bool {
-    a.iter().zip(b).all(|(ca, cb)| ca.get(ra).key_eq(cb.get(rb)))
+    a.iter()
+        .zip(b)
+        .all(|(ca, cb)| ca.get(ra).key_eq(cb.get(rb)))
 }
 
 /// Groups of equal keys, in first-appearance order: each entry is the list of
@@ -211,11 +213,13 @@ pub fn union(tables: &[&Table]) -> Result<Table, TableError> {
         for c in t.columns() {
             match schema.iter_mut().find(|(n, _, _)| *n == c.name) {
                 Some((_, ty, meta)) => {
-                    *ty = ty.unify(c.data_type()).ok_or_else(|| TableError::TypeConflict {
-                        name: c.name.clone(),
-                        left: *ty,
-                        right: c.data_type(),
-                    })?;
+                    *ty = ty
+                        .unify(c.data_type())
+                        .ok_or_else(|| TableError::TypeConflict {
+                            name: c.name.clone(),
+                            left: *ty,
+                            right: c.data_type(),
+                        })?;
                     meta.merge_missing(&c.meta);
                 }
                 None => schema.push((c.name.clone(), c.data_type(), c.meta.clone())),
@@ -254,8 +258,14 @@ pub fn join(
     how: JoinHow,
     suffixes: (&str, &str),
 ) -> Result<Table, TableError> {
-    let lk: Vec<&Column> = on.iter().map(|(l, _)| left.column(l)).collect::<Result<_, _>>()?;
-    let rk: Vec<&Column> = on.iter().map(|(_, r)| right.column(r)).collect::<Result<_, _>>()?;
+    let lk: Vec<&Column> = on
+        .iter()
+        .map(|(l, _)| left.column(l))
+        .collect::<Result<_, _>>()?;
+    let rk: Vec<&Column> = on
+        .iter()
+        .map(|(_, r)| right.column(r))
+        .collect::<Result<_, _>>()?;
     let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     for row in 0..right.num_rows() {
         if rk.iter().any(|c| c.is_null(row)) {
@@ -289,12 +299,20 @@ pub fn join(
     let mut cols: Vec<Column> = Vec::new();
     for c in left.columns() {
         let clash = !shared(&c.name) && right.index_of(&c.name).is_some();
-        let name = if clash { format!("{}{}", c.name, suffixes.0) } else { c.name.clone() };
+        let name = if clash {
+            format!("{}{}", c.name, suffixes.0)
+        } else {
+            c.name.clone()
+        };
         cols.push(c.take(&li).renamed(name));
     }
     for c in right.columns().iter().filter(|c| !shared(&c.name)) {
         let clash = left.index_of(&c.name).is_some();
-        let name = if clash { format!("{}{}", c.name, suffixes.1) } else { c.name.clone() };
+        let name = if clash {
+            format!("{}{}", c.name, suffixes.1)
+        } else {
+            c.name.clone()
+        };
         let mut b = ColumnBuilder::new(c.data_type(), ri.len());
         for r in &ri {
             b.push(r.map_or(ValueRef::Null, |r| c.get(r)));
@@ -322,13 +340,22 @@ pub enum Agg {
 pub fn group(t: &Table, by: &[String], aggs: &[(String, Agg)]) -> Result<Table, TableError> {
     let groups = group_rows(t, by)?;
     let firsts: Vec<usize> = groups.iter().map(|g| g[0]).collect();
-    let mut cols: Vec<Column> = by.iter().map(|k| t.column(k).map(|c| c.take(&firsts))).collect::<Result<_, _>>()?;
+    let mut cols: Vec<Column> = by
+        .iter()
+        .map(|k| t.column(k).map(|c| c.take(&firsts)))
+        .collect::<Result<_, _>>()?;
     for (name, agg) in aggs {
-        let values: Vec<Value> = groups.iter().map(|g| aggregate(t, g, agg)).collect::<Result<_, _>>()?;
+        let values: Vec<Value> = groups
+            .iter()
+            .map(|g| aggregate(t, g, agg))
+            .collect::<Result<_, _>>()?;
         let hint = agg_type(t, agg)?;
         let mut col = Column::from_values(name.clone(), &values, hint);
         if let Some(src) = agg_source(agg) {
-            if matches!(agg, Agg::Sum(_) | Agg::Min(_) | Agg::Max(_) | Agg::Mean(_) | Agg::First(_)) {
+            if matches!(
+                agg,
+                Agg::Sum(_) | Agg::Min(_) | Agg::Max(_) | Agg::Mean(_) | Agg::First(_)
+            ) {
                 col.meta.unit.clone_from(&t.column(src)?.meta.unit);
             }
         }
@@ -340,7 +367,13 @@ pub fn group(t: &Table, by: &[String], aggs: &[(String, Agg)]) -> Result<Table, 
 fn agg_source(agg: &Agg) -> Option<&str> {
     match agg {
         Agg::Count => None,
-        Agg::CountDistinct(c) | Agg::Sum(c) | Agg::Min(c) | Agg::Max(c) | Agg::Mean(c) | Agg::First(c) | Agg::Concat(c, _) => Some(c),
+        Agg::CountDistinct(c)
+        | Agg::Sum(c)
+        | Agg::Min(c)
+        | Agg::Max(c)
+        | Agg::Mean(c)
+        | Agg::First(c)
+        | Agg::Concat(c, _) => Some(c),
     }
 }
 
@@ -359,7 +392,11 @@ fn aggregate(t: &Table, rows: &[usize], agg: &Agg) -> Result<Value, TableError> 
         Some(c) => Some(t.column(c)?),
         None => None,
     };
-    let vals = || rows.iter().map(|&r| col.expect("aggregate has a column").get(r)).filter(|v| !v.is_null());
+    let vals = || {
+        rows.iter()
+            .map(|&r| col.expect("aggregate has a column").get(r))
+            .filter(|v| !v.is_null())
+    };
     Ok(match agg {
         Agg::Count => Value::Int(rows.len() as i64),
         Agg::CountDistinct(_) => {
@@ -372,21 +409,46 @@ fn aggregate(t: &Table, rows: &[usize], agg: &Agg) -> Result<Value, TableError> 
             Value::Int(seen.len() as i64)
         }
         Agg::Sum(c) => match t.column(c)?.data_type() {
-            DataType::Int => Value::Int(vals().filter_map(|v| match v { ValueRef::Int(i) => Some(i), _ => None }).sum()),
+            DataType::Int => Value::Int(
+                vals()
+                    .filter_map(|v| match v {
+                        ValueRef::Int(i) => Some(i),
+                        _ => None,
+                    })
+                    .sum(),
+            ),
             DataType::Float => Value::Float(vals().filter_map(ValueRef::as_f64).sum()),
-            DataType::Bool => Value::Int(vals().filter(|v| *v == ValueRef::Bool(true)).count() as i64),
-            DataType::String => return Err(TableError::Invalid(format!("cannot sum string column `{c}`"))),
+            DataType::Bool => {
+                Value::Int(vals().filter(|v| *v == ValueRef::Bool(true)).count() as i64)
+            }
+            DataType::String => {
+                return Err(TableError::Invalid(format!(
+                    "cannot sum string column `{c}`"
+                )));
+            }
         },
-        Agg::Min(_) => vals().min_by(|a, b| a.total_cmp(*b)).map_or(Value::Null, ValueRef::to_owned),
-        Agg::Max(_) => vals().max_by(|a, b| a.total_cmp(*b)).map_or(Value::Null, ValueRef::to_owned),
+        Agg::Min(_) => vals()
+            .min_by(|a, b| a.total_cmp(*b))
+            .map_or(Value::Null, ValueRef::to_owned),
+        Agg::Max(_) => vals()
+            .max_by(|a, b| a.total_cmp(*b))
+            .map_or(Value::Null, ValueRef::to_owned),
         Agg::Mean(c) => {
             let xs: Vec<f64> = vals().filter_map(ValueRef::as_f64).collect();
             if t.column(c)?.data_type() == DataType::String {
-                return Err(TableError::Invalid(format!("cannot average string column `{c}`")));
+                return Err(TableError::Invalid(format!(
+                    "cannot average string column `{c}`"
+                )));
             }
-            if xs.is_empty() { Value::Null } else { Value::Float(xs.iter().sum::<f64>() / xs.len() as f64) }
+            if xs.is_empty() {
+                Value::Null
+            } else {
+                Value::Float(xs.iter().sum::<f64>() / xs.len() as f64)
+            }
         }
-        Agg::First(_) => rows.first().map_or(Value::Null, |&r| col.expect("column").get(r).to_owned()),
+        Agg::First(_) => rows
+            .first()
+            .map_or(Value::Null, |&r| col.expect("column").get(r).to_owned()),
         Agg::Concat(_, sep) => {
             let mut seen: Vec<String> = Vec::new();
             for v in vals() {
@@ -395,7 +457,11 @@ fn aggregate(t: &Table, rows: &[usize], agg: &Agg) -> Result<Value, TableError> 
                     seen.push(s);
                 }
             }
-            if seen.is_empty() { Value::Null } else { Value::Str(seen.join(sep)) }
+            if seen.is_empty() {
+                Value::Null
+            } else {
+                Value::Str(seen.join(sep))
+            }
         }
     })
 }
@@ -406,8 +472,21 @@ mod tests {
 
     fn t() -> Table {
         Table::new(vec![
-            Column::from_values("k", &[Value::Str("a".into()), Value::Str("b".into()), Value::Str("a".into()), Value::Null], None),
-            Column::from_values("x", &[Value::Int(3), Value::Int(1), Value::Int(2), Value::Int(5)], None),
+            Column::from_values(
+                "k",
+                &[
+                    Value::Str("a".into()),
+                    Value::Str("b".into()),
+                    Value::Str("a".into()),
+                    Value::Null,
+                ],
+                None,
+            ),
+            Column::from_values(
+                "x",
+                &[Value::Int(3), Value::Int(1), Value::Int(2), Value::Int(5)],
+                None,
+            ),
         ])
         .unwrap()
     }
@@ -416,32 +495,90 @@ mod tests {
     fn unique_keeps_first_and_counts_dropped() {
         let (u, dropped) = unique(&t(), &["k".into()], Keep::First).unwrap();
         assert_eq!(dropped, 1);
-        assert_eq!(u.column("x").unwrap().iter().map(|v| v.to_owned()).collect::<Vec<_>>(), vec![Value::Int(3), Value::Int(1), Value::Int(5)]);
+        assert_eq!(
+            u.column("x")
+                .unwrap()
+                .iter()
+                .map(|v| v.to_owned())
+                .collect::<Vec<_>>(),
+            vec![Value::Int(3), Value::Int(1), Value::Int(5)]
+        );
         let (u, _) = unique(&t(), &["k".into()], Keep::Last).unwrap();
-        assert_eq!(u.column("x").unwrap().iter().map(|v| v.to_owned()).collect::<Vec<_>>(), vec![Value::Int(1), Value::Int(2), Value::Int(5)]);
+        assert_eq!(
+            u.column("x")
+                .unwrap()
+                .iter()
+                .map(|v| v.to_owned())
+                .collect::<Vec<_>>(),
+            vec![Value::Int(1), Value::Int(2), Value::Int(5)]
+        );
     }
 
     #[test]
     fn sort_nulls_last_and_stable() {
-        let s = sort(&t(), &[SortKey { column: "k".into(), descending: false, nulls: NullOrder::Last }]).unwrap();
-        let x: Vec<_> = s.column("x").unwrap().iter().map(|v| v.to_owned()).collect();
-        assert_eq!(x, vec![Value::Int(3), Value::Int(2), Value::Int(1), Value::Int(5)]);
-        let s = sort(&t(), &[SortKey { column: "k".into(), descending: true, nulls: NullOrder::First }]).unwrap();
-        let x: Vec<_> = s.column("x").unwrap().iter().map(|v| v.to_owned()).collect();
-        assert_eq!(x, vec![Value::Int(5), Value::Int(1), Value::Int(3), Value::Int(2)]);
+        let s = sort(
+            &t(),
+            &[SortKey {
+                column: "k".into(),
+                descending: false,
+                nulls: NullOrder::Last,
+            }],
+        )
+        .unwrap();
+        let x: Vec<_> = s
+            .column("x")
+            .unwrap()
+            .iter()
+            .map(|v| v.to_owned())
+            .collect();
+        assert_eq!(
+            x,
+            vec![Value::Int(3), Value::Int(2), Value::Int(1), Value::Int(5)]
+        );
+        let s = sort(
+            &t(),
+            &[SortKey {
+                column: "k".into(),
+                descending: true,
+                nulls: NullOrder::First,
+            }],
+        )
+        .unwrap();
+        let x: Vec<_> = s
+            .column("x")
+            .unwrap()
+            .iter()
+            .map(|v| v.to_owned())
+            .collect();
+        assert_eq!(
+            x,
+            vec![Value::Int(5), Value::Int(1), Value::Int(3), Value::Int(2)]
+        );
     }
 
     #[test]
     fn union_fills_missing_with_null_and_widens_int() {
         let a = t();
-        let b = Table::new(vec![Column::from_values("x", &[Value::Float(0.5)], None), Column::from_values("y", &[Value::Bool(true)], None)]).unwrap();
+        let b = Table::new(vec![
+            Column::from_values("x", &[Value::Float(0.5)], None),
+            Column::from_values("y", &[Value::Bool(true)], None),
+        ])
+        .unwrap();
         let u = union(&[&a, &b]).unwrap();
         assert_eq!(u.num_rows(), 5);
         assert_eq!(u.column("x").unwrap().data_type(), DataType::Float);
         assert_eq!(u.column("y").unwrap().null_count(), 4);
         assert_eq!(u.column("k").unwrap().get(4), ValueRef::Null);
-        let c = Table::new(vec![Column::from_values("x", &[Value::Str("s".into())], None)]).unwrap();
-        assert!(matches!(union(&[&a, &c]), Err(TableError::TypeConflict { .. })));
+        let c = Table::new(vec![Column::from_values(
+            "x",
+            &[Value::Str("s".into())],
+            None,
+        )])
+        .unwrap();
+        assert!(matches!(
+            union(&[&a, &c]),
+            Err(TableError::TypeConflict { .. })
+        ));
     }
 
     #[test]
@@ -454,7 +591,10 @@ mod tests {
         let on = vec![("k".to_string(), "k".to_string())];
         let j = join(&t(), &r, &on, JoinHow::Inner, ("_1", "_2")).unwrap();
         assert_eq!(j.num_rows(), 2);
-        assert_eq!(j.column_names().collect::<Vec<_>>(), vec!["k", "x_1", "x_2"]);
+        assert_eq!(
+            j.column_names().collect::<Vec<_>>(),
+            vec!["k", "x_1", "x_2"]
+        );
         let j = join(&t(), &r, &on, JoinHow::Left, ("_1", "_2")).unwrap();
         assert_eq!(j.num_rows(), 4);
         assert_eq!(j.column("x_2").unwrap().null_count(), 2);
@@ -462,9 +602,29 @@ mod tests {
 
     #[test]
     fn group_counts_and_sums() {
-        let g = group(&t(), &["k".into()], &[("n".into(), Agg::Count), ("s".into(), Agg::Sum("x".into())), ("m".into(), Agg::Mean("x".into()))]).unwrap();
+        let g = group(
+            &t(),
+            &["k".into()],
+            &[
+                ("n".into(), Agg::Count),
+                ("s".into(), Agg::Sum("x".into())),
+                ("m".into(), Agg::Mean("x".into())),
+            ],
+        )
+        .unwrap();
         assert_eq!(g.num_rows(), 3);
-        assert_eq!(g.row(0), vec![Value::Str("a".into()), Value::Int(2), Value::Int(5), Value::Float(2.5)]);
-        assert_eq!(g.row(2), vec![Value::Null, Value::Int(1), Value::Int(5), Value::Float(5.0)]);
+        assert_eq!(
+            g.row(0),
+            vec![
+                Value::Str("a".into()),
+                Value::Int(2),
+                Value::Int(5),
+                Value::Float(2.5)
+            ]
+        );
+        assert_eq!(
+            g.row(2),
+            vec![Value::Null, Value::Int(1), Value::Int(5), Value::Float(5.0)]
+        );
     }
 }

@@ -43,9 +43,13 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
     if loaded.raw.version != 1 {
         let span = v.span_value(&[k("version")]);
         v.err(
-            Problem::new("bad_version", format!("manifest version {} is not supported", loaded.raw.version), span)
-                .label("unknown version")
-                .help("this mastflow reads `version: 1`"),
+            Problem::new(
+                "bad_version",
+                format!("manifest version {} is not supported", loaded.raw.version),
+                span,
+            )
+            .label("unknown version")
+            .help("this mastflow reads `version: 1`"),
         );
     }
     let params = v.params(&opts.sets);
@@ -129,15 +133,23 @@ impl<'a> Validator<'a> {
                 Some(raw::ScalarOrList::One(raw::Scalar::Float(_))) => raw::ParamType::Number,
                 _ => raw::ParamType::String,
             });
-            let set = sets.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+            let set = sets
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone());
             let value = match (set, &default) {
                 (Some(text), _) => match parse_param_text(&text, ty) {
                     Ok(v) => Some(v),
                     Err(why) => {
                         self.err(
-                            Problem::new("bad_param", format!("--set {name}={text}: {why}"), self.span_key(&path))
-                                .label(format!("`{name}` is declared here"))
-                                .help(format!("give {}", type_name(ty))),
+                            Problem::new(
+                                "bad_param",
+                                format!("--set {name}={text}: {why}"),
+                                self.span_key(&path),
+                            )
+                            .label(format!("`{name}` is declared here"))
+                            .help(format!("give {}", type_name(ty))),
                         );
                         None
                     }
@@ -150,18 +162,26 @@ impl<'a> Validator<'a> {
                             dp.push(k("default"));
                         }
                         self.err(
-                            Problem::new("bad_param", format!("default of param `{name}` {why}"), self.span_value(&dp))
-                                .label("wrong type")
-                                .help(format!("give {} or change `type`", type_name(ty))),
+                            Problem::new(
+                                "bad_param",
+                                format!("default of param `{name}` {why}"),
+                                self.span_value(&dp),
+                            )
+                            .label("wrong type")
+                            .help(format!("give {} or change `type`", type_name(ty))),
                         );
                         None
                     }
                 },
                 (None, None) => {
                     self.err(
-                        Problem::new("missing_param", format!("param `{name}` has no default and no --set value"), self.span_key(&path))
-                            .label("required")
-                            .help(format!("run with --set {name}=VALUE, or add a `default:`")),
+                        Problem::new(
+                            "missing_param",
+                            format!("param `{name}` has no default and no --set value"),
+                            self.span_key(&path),
+                        )
+                        .label("required")
+                        .help(format!("run with --set {name}=VALUE, or add a `default:`")),
                     );
                     None
                 }
@@ -174,22 +194,32 @@ impl<'a> Validator<'a> {
                 );
             }
             if let (Some(v), Some(ch)) = (&value, &choices) {
-                let ok = ch.iter().any(|c| param_from_default(&raw::ScalarOrList::One(c.clone()), ty).ok().as_ref() == Some(v));
+                let ok = ch.iter().any(|c| {
+                    param_from_default(&raw::ScalarOrList::One(c.clone()), ty)
+                        .ok()
+                        .as_ref()
+                        == Some(v)
+                });
                 if !ok {
                     let allowed: Vec<String> = ch.iter().map(scalar_text).collect();
                     let text = param_text(v);
-                    let span = if matches!(p, RawParam::Full(_)) && !sets.iter().any(|(n, _)| n == name) {
-                        self.span_value(&vec_with(&path, k("default")))
-                    } else {
-                        self.span_key(&path)
-                    };
+                    let span =
+                        if matches!(p, RawParam::Full(_)) && !sets.iter().any(|(n, _)| n == name) {
+                            self.span_value(&vec_with(&path, k("default")))
+                        } else {
+                            self.span_key(&path)
+                        };
                     let hint = crate::util::did_you_mean(&text, allowed.iter().map(String::as_str))
                         .map(|s| format!("did you mean `{s}`? (values are case-sensitive)"))
                         .unwrap_or_else(|| format!("allowed: {}", allowed.join(", ")));
                     self.err(
-                        Problem::new("bad_param", format!("param `{name}` = {text} is not one of the allowed values"), span)
-                            .label("not in `enum`")
-                            .help(hint),
+                        Problem::new(
+                            "bad_param",
+                            format!("param `{name}` = {text} is not one of the allowed values"),
+                            span,
+                        )
+                        .label("not in `enum`")
+                        .help(hint),
                     );
                 }
             }
@@ -205,10 +235,21 @@ impl<'a> Validator<'a> {
                         if raw.is_empty() {
                             "this manifest declares no params".into()
                         } else {
-                            format!("declared params: {}", raw.keys().cloned().collect::<Vec<_>>().join(", "))
+                            format!(
+                                "declared params: {}",
+                                raw.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )
                         }
                     });
-                self.err(Problem::new("unknown_param", format!("--set {name}: the manifest has no param `{name}`"), Span::default()).unlocated().help(hint));
+                self.err(
+                    Problem::new(
+                        "unknown_param",
+                        format!("--set {name}: the manifest has no param `{name}`"),
+                        Span::default(),
+                    )
+                    .unlocated()
+                    .help(hint),
+                );
             }
         }
         out
@@ -219,7 +260,14 @@ impl<'a> Validator<'a> {
         for (i, name) in self.loaded.raw.env.iter().enumerate() {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 let span = self.span_value(&[k("env"), Seg::Index(i)]);
-                self.err(Problem::new("bad_env", format!("`{name}` is not an environment variable name"), span).help("use letters, digits and `_`"));
+                self.err(
+                    Problem::new(
+                        "bad_env",
+                        format!("`{name}` is not an environment variable name"),
+                        span,
+                    )
+                    .help("use letters, digits and `_`"),
+                );
             }
             if name == "MAST_API_TOKEN" {
                 let span = self.span_value(&[k("env"), Seg::Index(i)]);
@@ -241,7 +289,14 @@ impl<'a> Validator<'a> {
     fn step_ref(&mut self, name: &str, path: &[Seg], me: usize) -> Option<StepId> {
         match self.names.iter().position(|n| n == name) {
             Some(i) if i == me => {
-                self.err(Problem::new("cycle", format!("step `{name}` reads itself"), self.span_value(path)).label("self-reference"));
+                self.err(
+                    Problem::new(
+                        "cycle",
+                        format!("step `{name}` reads itself"),
+                        self.span_value(path),
+                    )
+                    .label("self-reference"),
+                );
                 None
             }
             Some(i) => Some(i),
@@ -250,26 +305,48 @@ impl<'a> Validator<'a> {
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| format!("steps: {}", self.names.join(", ")));
                 self.err(
-                    Problem::new("unknown_step", format!("no step named `{name}`"), self.span_value(path))
-                        .label("unknown step")
-                        .help(hint),
+                    Problem::new(
+                        "unknown_step",
+                        format!("no step named `{name}`"),
+                        self.span_value(path),
+                    )
+                    .label("unknown step")
+                    .help(hint),
                 );
                 None
             }
         }
     }
 
-    fn step(&mut self, me: usize, name: &str, rs: &RawStep, done: &[Step], params: &IndexMap<String, ParamValue>, env: &IndexMap<String, Option<String>>) -> Step {
+    fn step(
+        &mut self,
+        me: usize,
+        name: &str,
+        rs: &RawStep,
+        done: &[Step],
+        params: &IndexMap<String, ParamValue>,
+        env: &IndexMap<String, Option<String>>,
+    ) -> Step {
         let base = vec![k("steps"), k(name)];
         let at = |f: &str| {
             let mut p = base.clone();
             p.push(k(f));
             p
         };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             self.err(
-                Problem::new("bad_step_name", format!("step name `{name}` may only contain ASCII letters, digits, `_` and `-`"), self.span_key(&base))
-                    .help("templates read steps as `steps.NAME`; use `_` instead of other characters"),
+                Problem::new(
+                    "bad_step_name",
+                    format!(
+                        "step name `{name}` may only contain ASCII letters, digits, `_` and `-`"
+                    ),
+                    self.span_key(&base),
+                )
+                .help("templates read steps as `steps.NAME`; use `_` instead of other characters"),
             );
         }
         let (description, needs) = rs.common();
@@ -299,35 +376,67 @@ impl<'a> Validator<'a> {
             RawStep::Table(t) => self.table_op(t, &base, &mut refs),
             RawStep::Filter(f) => {
                 let from_id = from(self, "from", &f.from, &mut inputs);
-                let filter = f.where_.as_ref().map(|w| self.structured_filter(w, &at("where"), &mut colrefs, &mut refs));
+                let filter = f
+                    .where_
+                    .as_ref()
+                    .map(|w| self.structured_filter(w, &at("where"), &mut colrefs, &mut refs));
                 if let Some(e) = &f.expr {
                     self.expression(e, &at("expr"), &mut colrefs, &mut refs);
                 }
                 if f.where_.is_none() && f.expr.is_none() {
                     self.err(
-                        Problem::new("empty_filter", format!("filter step `{name}` has neither `where` nor `expr`"), self.span_key(&base))
-                            .help("add `where: {column: value}` or `expr: \"...\"`"),
+                        Problem::new(
+                            "empty_filter",
+                            format!("filter step `{name}` has neither `where` nor `expr`"),
+                            self.span_key(&base),
+                        )
+                        .help("add `where: {column: value}` or `expr: \"...\"`"),
                     );
                 }
-                Op::Filter { from: from_id, filter, expr: f.expr.clone() }
+                Op::Filter {
+                    from: from_id,
+                    filter,
+                    expr: f.expr.clone(),
+                }
             }
             RawStep::Select(s) | RawStep::Drop(s) => {
                 let from_id = from(self, "from", &s.from, &mut inputs);
                 for (i, c) in s.columns.iter().enumerate() {
-                    colrefs.push(ColRef { name: c.clone(), path: vec_with(&at("columns"), Seg::Index(i)), at_key: false });
+                    colrefs.push(ColRef {
+                        name: c.clone(),
+                        path: vec_with(&at("columns"), Seg::Index(i)),
+                        at_key: false,
+                    });
                 }
                 if matches!(rs, RawStep::Select(_)) {
-                    Op::Select { from: from_id, columns: s.columns.clone() }
+                    Op::Select {
+                        from: from_id,
+                        columns: s.columns.clone(),
+                    }
                 } else {
-                    Op::Drop { from: from_id, columns: s.columns.clone() }
+                    Op::Drop {
+                        from: from_id,
+                        columns: s.columns.clone(),
+                    }
                 }
             }
             RawStep::Rename(r) => {
                 let from_id = from(self, "from", &r.from, &mut inputs);
                 for old in r.columns.keys() {
-                    colrefs.push(ColRef { name: old.clone(), path: vec_with(&at("columns"), k(old)), at_key: true });
+                    colrefs.push(ColRef {
+                        name: old.clone(),
+                        path: vec_with(&at("columns"), k(old)),
+                        at_key: true,
+                    });
                 }
-                Op::Rename { from: from_id, columns: r.columns.iter().map(|(a, b)| (a.clone(), b.clone())).collect() }
+                Op::Rename {
+                    from: from_id,
+                    columns: r
+                        .columns
+                        .iter()
+                        .map(|(a, b)| (a.clone(), b.clone()))
+                        .collect(),
+                }
             }
             RawStep::Derive(d) => {
                 let from_id = from(self, "from", &d.from, &mut inputs);
@@ -335,11 +444,21 @@ impl<'a> Validator<'a> {
                 let mut made: Vec<String> = Vec::new();
                 for (cname, spec) in &d.columns {
                     let (expr, ty, meta, epath) = match spec {
-                        raw::DeriveSpec::Expr(e) => (e.clone(), None, ColumnMeta::default(), vec_with(&at("columns"), k(cname))),
+                        raw::DeriveSpec::Expr(e) => (
+                            e.clone(),
+                            None,
+                            ColumnMeta::default(),
+                            vec_with(&at("columns"), k(cname)),
+                        ),
                         raw::DeriveSpec::Full(f) => (
                             f.expr.clone(),
                             f.ty,
-                            ColumnMeta { unit: f.unit.clone(), description: f.description.clone(), ucd: f.ucd.clone(), xtype: None },
+                            ColumnMeta {
+                                unit: f.unit.clone(),
+                                description: f.description.clone(),
+                                ucd: f.ucd.clone(),
+                                xtype: None,
+                            },
                             vec_with(&vec_with(&at("columns"), k(cname)), k("expr")),
                         ),
                     };
@@ -351,18 +470,30 @@ impl<'a> Validator<'a> {
                         let later = d.columns.keys().any(|n| *n == c.name) && c.name != *cname;
                         if later {
                             self.err(
-                                Problem::new("unknown_column", format!("column `{}` is derived later in this step", c.name), self.span_value(&c.path))
-                                    .label("not yet defined")
-                                    .help(format!("move `{}` above `{cname}`", c.name)),
+                                Problem::new(
+                                    "unknown_column",
+                                    format!("column `{}` is derived later in this step", c.name),
+                                    self.span_value(&c.path),
+                                )
+                                .label("not yet defined")
+                                .help(format!("move `{}` above `{cname}`", c.name)),
                             );
                         } else {
                             colrefs.push(c);
                         }
                     }
                     made.push(cname.clone());
-                    cols.push(Derived { name: cname.clone(), expr, ty, meta });
+                    cols.push(Derived {
+                        name: cname.clone(),
+                        expr,
+                        ty,
+                        meta,
+                    });
                 }
-                Op::Derive { from: from_id, columns: cols }
+                Op::Derive {
+                    from: from_id,
+                    columns: cols,
+                }
             }
             RawStep::Sort(s) => {
                 let from_id = from(self, "from", &s.from, &mut inputs);
@@ -371,8 +502,16 @@ impl<'a> Validator<'a> {
                     let p = vec_with(&at("by"), Seg::Index(i));
                     let sk = match key {
                         raw::SortKeySpec::Name(n) => match n.strip_prefix('-') {
-                            Some(c) => SortKey { column: c.to_string(), descending: true, nulls: NullOrder::Last },
-                            None => SortKey { column: n.trim_start_matches('+').to_string(), descending: false, nulls: NullOrder::Last },
+                            Some(c) => SortKey {
+                                column: c.to_string(),
+                                descending: true,
+                                nulls: NullOrder::Last,
+                            },
+                            None => SortKey {
+                                column: n.trim_start_matches('+').to_string(),
+                                descending: false,
+                                nulls: NullOrder::Last,
+                            },
                         },
                         raw::SortKeySpec::Full(d) => SortKey {
                             column: d.column.clone(),
@@ -383,56 +522,120 @@ impl<'a> Validator<'a> {
                             },
                         },
                     };
-                    colrefs.push(ColRef { name: sk.column.clone(), path: p, at_key: false });
+                    colrefs.push(ColRef {
+                        name: sk.column.clone(),
+                        path: p,
+                        at_key: false,
+                    });
                     keys.push(sk);
                 }
                 if keys.is_empty() {
-                    self.err(Problem::new("empty_list", format!("sort step `{name}` has no keys"), self.span_value(&at("by"))).help("list at least one column in `by`"));
+                    self.err(
+                        Problem::new(
+                            "empty_list",
+                            format!("sort step `{name}` has no keys"),
+                            self.span_value(&at("by")),
+                        )
+                        .help("list at least one column in `by`"),
+                    );
                 }
-                Op::Sort { from: from_id, keys }
+                Op::Sort {
+                    from: from_id,
+                    keys,
+                }
             }
             RawStep::Unique(u) => {
                 let from_id = from(self, "from", &u.from, &mut inputs);
                 for (i, c) in u.keys.iter().enumerate() {
-                    colrefs.push(ColRef { name: c.clone(), path: vec_with(&at("keys"), Seg::Index(i)), at_key: false });
+                    colrefs.push(ColRef {
+                        name: c.clone(),
+                        path: vec_with(&at("keys"), Seg::Index(i)),
+                        at_key: false,
+                    });
                 }
-                let keep = if u.keep == Some(raw::KeepSpec::Last) { Keep::Last } else { Keep::First };
-                Op::Unique { from: from_id, keys: u.keys.clone(), keep }
+                let keep = if u.keep == Some(raw::KeepSpec::Last) {
+                    Keep::Last
+                } else {
+                    Keep::First
+                };
+                Op::Unique {
+                    from: from_id,
+                    keys: u.keys.clone(),
+                    keep,
+                }
             }
             RawStep::Head(h) => {
                 let from_id = from(self, "from", &h.from, &mut inputs);
-                Op::Head { from: from_id, n: h.n as usize }
+                Op::Head {
+                    from: from_id,
+                    n: h.n as usize,
+                }
             }
             RawStep::Union(u) => {
                 let mut ids = Vec::new();
                 for (i, f) in u.from.iter().enumerate() {
-                    let id = self.step_ref(f, &vec_with(&at("from"), Seg::Index(i)), me).unwrap_or(usize::MAX);
+                    let id = self
+                        .step_ref(f, &vec_with(&at("from"), Seg::Index(i)), me)
+                        .unwrap_or(usize::MAX);
                     inputs.push(id);
                     ids.push(id);
                 }
                 if ids.is_empty() {
-                    self.err(Problem::new("empty_list", format!("union step `{name}` has no inputs"), self.span_value(&at("from"))).help("list the steps to stack in `from`"));
+                    self.err(
+                        Problem::new(
+                            "empty_list",
+                            format!("union step `{name}` has no inputs"),
+                            self.span_value(&at("from")),
+                        )
+                        .help("list the steps to stack in `from`"),
+                    );
                 }
-                Op::Union { from: ids, tag: u.tag.clone() }
+                Op::Union {
+                    from: ids,
+                    tag: u.tag.clone(),
+                }
             }
             RawStep::Join(j) => {
                 let l = from(self, "left", &j.left, &mut inputs);
                 let r = from(self, "right", &j.right, &mut inputs);
                 let on: Vec<(String, String)> = match &j.on {
                     raw::JoinOn::Same(v) => v.iter().map(|c| (c.clone(), c.clone())).collect(),
-                    raw::JoinOn::Pairs(m) => m.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
+                    raw::JoinOn::Pairs(m) => {
+                        m.iter().map(|(a, b)| (a.clone(), b.clone())).collect()
+                    }
                 };
                 if on.is_empty() {
-                    self.err(Problem::new("empty_list", format!("join step `{name}` has no keys"), self.span_value(&at("on"))).help("list the key columns in `on`"));
+                    self.err(
+                        Problem::new(
+                            "empty_list",
+                            format!("join step `{name}` has no keys"),
+                            self.span_value(&at("on")),
+                        )
+                        .help("list the key columns in `on`"),
+                    );
                 }
-                let how = if j.how == Some(raw::JoinHowSpec::Left) { JoinHow::Left } else { JoinHow::Inner };
+                let how = if j.how == Some(raw::JoinHowSpec::Left) {
+                    JoinHow::Left
+                } else {
+                    JoinHow::Inner
+                };
                 let suffixes = j.suffixes.clone().unwrap_or(("_1".into(), "_2".into()));
-                Op::Join { left: l, right: r, on, how, suffixes }
+                Op::Join {
+                    left: l,
+                    right: r,
+                    on,
+                    how,
+                    suffixes,
+                }
             }
             RawStep::Group(g) => {
                 let from_id = from(self, "from", &g.from, &mut inputs);
                 for (i, c) in g.by.iter().enumerate() {
-                    colrefs.push(ColRef { name: c.clone(), path: vec_with(&at("by"), Seg::Index(i)), at_key: false });
+                    colrefs.push(ColRef {
+                        name: c.clone(),
+                        path: vec_with(&at("by"), Seg::Index(i)),
+                        at_key: false,
+                    });
                 }
                 let mut aggs = Vec::new();
                 for (out, f) in &g.aggregates {
@@ -451,14 +654,22 @@ impl<'a> Validator<'a> {
                         ),
                     }
                 }
-                Op::Group { from: from_id, by: g.by.clone(), aggregates: aggs }
+                Op::Group {
+                    from: from_id,
+                    by: g.by.clone(),
+                    aggregates: aggs,
+                }
             }
             RawStep::Assert(a) => {
                 let from_id = from(self, "from", &a.from, &mut inputs);
                 Op::Assert(self.assert_op(a, from_id, &at, &mut colrefs, &mut refs))
             }
         };
-        let mut deps: Vec<StepId> = inputs.iter().copied().filter(|&i| i != usize::MAX).collect();
+        let mut deps: Vec<StepId> = inputs
+            .iter()
+            .copied()
+            .filter(|&i| i != usize::MAX)
+            .collect();
         for (i, n) in needs.iter().enumerate() {
             if let Some(id) = self.step_ref(n, &vec_with(&at("needs"), Seg::Index(i)), me) {
                 deps.push(id);
@@ -473,7 +684,10 @@ impl<'a> Validator<'a> {
             .map(|&i| done.get(i).and_then(|s| s.columns.as_ref()))
             .collect();
         // Columns of the first input are what single-input steps read.
-        if let (Some(Some(cols)), false) = (upstream_cols.first(), matches!(rs, RawStep::Join(_) | RawStep::Union(_))) {
+        if let (Some(Some(cols)), false) = (
+            upstream_cols.first(),
+            matches!(rs, RawStep::Join(_) | RawStep::Union(_)),
+        ) {
             let up_name = done[inputs[0]].name.clone();
             self.check_columns(&colrefs, cols, &up_name, params);
         }
@@ -506,13 +720,27 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn table_op(&mut self, t: &raw::TableStep, base: &[Seg], refs: &mut Vec<(Reference, Vec<Seg>)>) -> Op {
+    fn table_op(
+        &mut self,
+        t: &raw::TableStep,
+        base: &[Seg],
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) -> Op {
         let at = |f: &str| vec_with(base, k(f));
-        let sources = [t.rows.is_some(), t.csv.is_some(), t.file.is_some()].iter().filter(|x| **x).count();
+        let sources = [t.rows.is_some(), t.csv.is_some(), t.file.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
         if sources != 1 {
             self.err(
-                Problem::new("table_source", format!("table step needs exactly one of `rows`, `csv` or `file` (found {sources})"), self.span_key(base))
-                    .help("give inline `rows:`, inline `csv: |` text, or a `file:` path"),
+                Problem::new(
+                    "table_source",
+                    format!(
+                        "table step needs exactly one of `rows`, `csv` or `file` (found {sources})"
+                    ),
+                    self.span_key(base),
+                )
+                .help("give inline `rows:`, inline `csv: |` text, or a `file:` path"),
             );
             return Op::Table(TableOp::Invalid);
         }
@@ -522,24 +750,47 @@ impl<'a> Validator<'a> {
             .map(|(n, d)| {
                 (
                     n.clone(),
-                    ColumnDecl { ty: d.ty, meta: ColumnMeta { unit: d.unit.clone(), description: d.description.clone(), ucd: d.ucd.clone(), xtype: None } },
+                    ColumnDecl {
+                        ty: d.ty,
+                        meta: ColumnMeta {
+                            unit: d.unit.clone(),
+                            description: d.description.clone(),
+                            ucd: d.ucd.clone(),
+                            xtype: None,
+                        },
+                    },
                 )
             })
             .collect();
         let built: Result<(Table, String), (String, Vec<Seg>)> = if let Some(rows) = &t.rows {
             Ok((inline_rows(rows, &decls), "inline rows".into()))
         } else if let Some(csv) = &t.csv {
-            crate::table::io::read_bytes(csv.as_bytes(), crate::table::io::Format::Csv, "inline csv")
-                .map(|t| (t, "inline csv".into()))
-                .map_err(|e| (e.to_string(), at("csv")))
+            crate::table::io::read_bytes(
+                csv.as_bytes(),
+                crate::table::io::Format::Csv,
+                "inline csv",
+            )
+            .map(|t| (t, "inline csv".into()))
+            .map_err(|e| (e.to_string(), at("csv")))
         } else {
             let file = t.file.as_deref().unwrap_or_default();
             if template::is_template(file) {
                 match template::references(file) {
                     Ok(r) => refs.extend(r.into_iter().map(|r| (r, at("file")))),
-                    Err(e) => self.err(Problem::new("bad_template", format!("template error: {e}"), self.span_value(&at("file"))).label("in this template")),
+                    Err(e) => self.err(
+                        Problem::new(
+                            "bad_template",
+                            format!("template error: {e}"),
+                            self.span_value(&at("file")),
+                        )
+                        .label("in this template"),
+                    ),
                 }
-                return Op::Table(TableOp::File { path: file.to_string(), format: t.format, decls });
+                return Op::Table(TableOp::File {
+                    path: file.to_string(),
+                    format: t.format,
+                    decls,
+                });
             }
             let path = resolve_path(&self.base_dir, file);
             crate::table::io::read_path(&path, t.format)
@@ -547,26 +798,48 @@ impl<'a> Validator<'a> {
                 .map_err(|e| (e.to_string(), at("file")))
         };
         match built {
-            Ok((table, origin)) => match apply_decls(table, &decls) {
-                Ok(table) => {
-                    for (n, _) in &decls {
-                        if table.index_of(n).is_none() {
-                            let p = vec_with(&at("columns"), k(n));
-                            let hint = crate::util::did_you_mean(n, table.column_names()).map(|s| format!("did you mean `{s}`?"));
-                            self.err(Problem::new("unknown_column", format!("`columns` declares `{n}`, which the table does not have"), self.span_key(&p)).maybe_help(hint));
+            Ok((table, origin)) => {
+                match apply_decls(table, &decls) {
+                    Ok(table) => {
+                        for (n, _) in &decls {
+                            if table.index_of(n).is_none() {
+                                let p = vec_with(&at("columns"), k(n));
+                                let hint = crate::util::did_you_mean(n, table.column_names())
+                                    .map(|s| format!("did you mean `{s}`?"));
+                                self.err(Problem::new("unknown_column", format!("`columns` declares `{n}`, which the table does not have"), self.span_key(&p)).maybe_help(hint));
+                            }
                         }
+                        Op::Table(TableOp::Static {
+                            table: Arc::new(table),
+                            origin,
+                        })
                     }
-                    Op::Table(TableOp::Static { table: Arc::new(table), origin })
+                    Err(e) => {
+                        let _ = origin;
+                        self.err(
+                            Problem::new("bad_table", e, self.span_key(base))
+                                .label("in this table")
+                                .help("fix the declared `type` in `columns:` or the data"),
+                        );
+                        Op::Table(TableOp::Invalid)
+                    }
                 }
-                Err(e) => {
-                    let _ = origin;
-                    self.err(Problem::new("bad_table", e, self.span_key(base)).label("in this table").help("fix the declared `type` in `columns:` or the data"));
-                    Op::Table(TableOp::Invalid)
-                }
-            },
+            }
             Err((msg, path)) => {
-                let help = if t.csv.is_some() { "inline CSV needs a header line and the same number of fields on every line" } else { "paths are relative to the manifest's directory" };
-                self.err(Problem::new("bad_table", format!("cannot read table: {msg}"), self.span_value(&path)).label("from here").help(help));
+                let help = if t.csv.is_some() {
+                    "inline CSV needs a header line and the same number of fields on every line"
+                } else {
+                    "paths are relative to the manifest's directory"
+                };
+                self.err(
+                    Problem::new(
+                        "bad_table",
+                        format!("cannot read table: {msg}"),
+                        self.span_value(&path),
+                    )
+                    .label("from here")
+                    .help(help),
+                );
                 Op::Table(TableOp::Invalid)
             }
         }
@@ -582,15 +855,23 @@ impl<'a> Validator<'a> {
         let mut conditions = Vec::new();
         for (col, vals) in w {
             let p = vec_with(path, k(col));
-            colrefs.push(ColRef { name: col.clone(), path: p.clone(), at_key: true });
+            colrefs.push(ColRef {
+                name: col.clone(),
+                path: p.clone(),
+                at_key: true,
+            });
             let list: Vec<&raw::FilterValue> = match vals {
                 raw::FilterValues::Many(v) => v.iter().collect(),
                 raw::FilterValues::One(v) => vec![v],
             };
             if list.is_empty() {
                 self.err(
-                    Problem::new("empty_list", format!("`{col}: []` matches nothing"), self.span_value(&p))
-                        .help("give at least one value, or remove the condition"),
+                    Problem::new(
+                        "empty_list",
+                        format!("`{col}: []` matches nothing"),
+                        self.span_value(&p),
+                    )
+                    .help("give at least one value, or remove the condition"),
                 );
             }
             let mut specs = Vec::new();
@@ -604,45 +885,79 @@ impl<'a> Validator<'a> {
                     raw::FilterValue::One(Some(s)) => Spec::Value(scalar_value(s)),
                     raw::FilterValue::Range(r) => {
                         if r.min.is_none() && r.max.is_none() {
-                            self.err(Problem::new("bad_range", "a range needs `min`, `max` or both", self.span_value(&vp)).help("write `{min: 2, max: 3}`"));
+                            self.err(
+                                Problem::new(
+                                    "bad_range",
+                                    "a range needs `min`, `max` or both",
+                                    self.span_value(&vp),
+                                )
+                                .help("write `{min: 2, max: 3}`"),
+                            );
                         }
-                        if let (Some(a), Some(b)) = (r.min.as_ref().and_then(scalar_f64), r.max.as_ref().and_then(scalar_f64)) {
+                        if let (Some(a), Some(b)) = (
+                            r.min.as_ref().and_then(scalar_f64),
+                            r.max.as_ref().and_then(scalar_f64),
+                        ) {
                             if a > b {
                                 self.err(Problem::new("bad_range", format!("range min {a} is greater than max {b}; it matches nothing"), self.span_value(&vp)).help("swap `min` and `max`"));
                             }
                         }
-                        Spec::Range { min: r.min.as_ref().map(scalar_value), max: r.max.as_ref().map(scalar_value) }
+                        Spec::Range {
+                            min: r.min.as_ref().map(scalar_value),
+                            max: r.max.as_ref().map(scalar_value),
+                        }
                     }
                 };
                 if let Spec::Value(Value::Str(s)) = &spec {
                     if template::is_template(s) {
                         match template::references(s) {
                             Ok(r) => refs.extend(r.into_iter().map(|r| (r, vp.clone()))),
-                            Err(e) => self.err(Problem::new("bad_template", format!("template error: {e}"), self.span_value(&vp))),
+                            Err(e) => self.err(Problem::new(
+                                "bad_template",
+                                format!("template error: {e}"),
+                                self.span_value(&vp),
+                            )),
                         }
                     }
                 }
                 specs.push(spec);
             }
-            conditions.push(Condition { column: col.clone(), specs });
+            conditions.push(Condition {
+                column: col.clone(),
+                specs,
+            });
         }
         Filter { conditions }
     }
 
     /// Check a row expression's syntax and collect what it reads.
-    fn expression(&mut self, e: &str, path: &[Seg], colrefs: &mut Vec<ColRef>, refs: &mut Vec<(Reference, Vec<Seg>)>) {
+    fn expression(
+        &mut self,
+        e: &str,
+        path: &[Seg],
+        colrefs: &mut Vec<ColRef>,
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) {
         if template::is_template(e) {
             self.err(
-                Problem::new("template_in_expr", "expressions are not templates: write `params.x`, not `{{ params.x }}`", self.span_value(path))
-                    .help("remove the `{{ }}`; expressions read params, env and steps directly"),
+                Problem::new(
+                    "template_in_expr",
+                    "expressions are not templates: write `params.x`, not `{{ params.x }}`",
+                    self.span_value(path),
+                )
+                .help("remove the `{{ }}`; expressions read params, env and steps directly"),
             );
             return;
         }
         if let Err(msg) = crate::table::expr::check(e) {
             self.err(
-                Problem::new("bad_expression", format!("invalid expression: {msg}"), self.span_value(path))
-                    .label("in this expression")
-                    .help("expressions use Jinja syntax: `t_exptime > 1000 and calib_level in [2, 3]`"),
+                Problem::new(
+                    "bad_expression",
+                    format!("invalid expression: {msg}"),
+                    self.span_value(path),
+                )
+                .label("in this expression")
+                .help("expressions use Jinja syntax: `t_exptime > 1000 and calib_level in [2, 3]`"),
             );
             return;
         }
@@ -652,7 +967,11 @@ impl<'a> Validator<'a> {
                     refs.push((r, path.to_vec()));
                 }
             } else if r.name.is_none() && !is_global_function(&r.root) {
-                colrefs.push(ColRef { name: r.root, path: path.to_vec(), at_key: false });
+                colrefs.push(ColRef {
+                    name: r.root,
+                    path: path.to_vec(),
+                    at_key: false,
+                });
             }
         }
     }
@@ -673,14 +992,22 @@ impl<'a> Validator<'a> {
         if let (Some(lo), Some(hi)) = (rows_min, rows_max) {
             if lo > hi {
                 self.err(
-                    Problem::new("bad_range", format!("rows min {lo} is greater than max {hi}; the check can never pass"), self.span_value(&at("rows")))
-                        .label("empty range")
-                        .help("swap `min` and `max`"),
+                    Problem::new(
+                        "bad_range",
+                        format!("rows min {lo} is greater than max {hi}; the check can never pass"),
+                        self.span_value(&at("rows")),
+                    )
+                    .label("empty range")
+                    .help("swap `min` and `max`"),
                 );
             }
         }
         for (i, c) in a.not_null.iter().enumerate() {
-            colrefs.push(ColRef { name: c.clone(), path: vec_with(&at("not_null"), Seg::Index(i)), at_key: false });
+            colrefs.push(ColRef {
+                name: c.clone(),
+                path: vec_with(&at("not_null"), Seg::Index(i)),
+                at_key: false,
+            });
         }
         let mut unique = Vec::new();
         for (i, u) in a.unique.iter().enumerate() {
@@ -689,23 +1016,40 @@ impl<'a> Validator<'a> {
                 raw::ScalarOrList::Many(v) => v.iter().map(scalar_text).collect(),
             };
             for c in &cols {
-                colrefs.push(ColRef { name: c.clone(), path: vec_with(&at("unique"), Seg::Index(i)), at_key: false });
+                colrefs.push(ColRef {
+                    name: c.clone(),
+                    path: vec_with(&at("unique"), Seg::Index(i)),
+                    at_key: false,
+                });
             }
             unique.push(cols);
         }
         let mut accepted = Vec::new();
         for (c, vals) in &a.accepted_values {
-            colrefs.push(ColRef { name: c.clone(), path: vec_with(&at("accepted_values"), k(c)), at_key: true });
+            colrefs.push(ColRef {
+                name: c.clone(),
+                path: vec_with(&at("accepted_values"), k(c)),
+                at_key: true,
+            });
             accepted.push((c.clone(), vals.iter().map(scalar_value).collect()));
         }
         if let Some(e) = &a.expr {
             self.expression(e, &at("expr"), colrefs, refs);
         }
-        if a.rows.is_none() && a.not_null.is_empty() && a.unique.is_empty() && a.accepted_values.is_empty() && a.expr.is_none() {
+        if a.rows.is_none()
+            && a.not_null.is_empty()
+            && a.unique.is_empty()
+            && a.accepted_values.is_empty()
+            && a.expr.is_none()
+        {
             self.err(
-                Problem::new("empty_assert", "assert step checks nothing", self.span_key(&at("from")[..2]))
-                    .label("this assert")
-                    .help("add `rows`, `not_null`, `unique`, `accepted_values` or `expr`"),
+                Problem::new(
+                    "empty_assert",
+                    "assert step checks nothing",
+                    self.span_key(&at("from")[..2]),
+                )
+                .label("this assert")
+                .help("add `rows`, `not_null`, `unique`, `accepted_values` or `expr`"),
             );
         }
         AssertOp {
@@ -731,32 +1075,67 @@ impl<'a> Validator<'a> {
         _done: &[Step],
     ) -> Vec<StepId> {
         let mut deps = Vec::new();
-        let declared_params: Vec<&str> = self.loaded.raw.params.keys().map(String::as_str).collect();
+        let declared_params: Vec<&str> =
+            self.loaded.raw.params.keys().map(String::as_str).collect();
         for (r, path) in refs {
             let span = self.span_value(path);
             match (r.root.as_str(), &r.name) {
                 ("params", Some(n)) => {
                     if !declared_params.contains(&n.as_str()) {
-                        let hint = crate::util::did_you_mean(n, declared_params.iter().copied()).map(|s| format!("did you mean `params.{s}`?")).unwrap_or_else(|| "declare it under `params:`".into());
-                        self.err(Problem::new("undefined_variable", format!("template reads `params.{n}`, which is not declared"), span).label("undefined").help(hint));
+                        let hint = crate::util::did_you_mean(n, declared_params.iter().copied())
+                            .map(|s| format!("did you mean `params.{s}`?"))
+                            .unwrap_or_else(|| "declare it under `params:`".into());
+                        self.err(
+                            Problem::new(
+                                "undefined_variable",
+                                format!("template reads `params.{n}`, which is not declared"),
+                                span,
+                            )
+                            .label("undefined")
+                            .help(hint),
+                        );
                     }
                     let _ = params;
                 }
                 ("env", Some(n)) => {
                     if !env.contains_key(n) {
                         self.err(
-                            Problem::new("undefined_variable", format!("template reads `env.{n}`, which the manifest does not allow"), span)
-                                .label("not in `env:`")
-                                .help(format!("add `{n}` to the manifest's `env:` list")),
+                            Problem::new(
+                                "undefined_variable",
+                                format!(
+                                    "template reads `env.{n}`, which the manifest does not allow"
+                                ),
+                                span,
+                            )
+                            .label("not in `env:`")
+                            .help(format!("add `{n}` to the manifest's `env:` list")),
                         );
                     }
                 }
                 ("steps", Some(n)) => match self.names.iter().position(|x| x == n) {
-                    Some(i) if i == me => self.err(Problem::new("cycle", format!("step reads its own result `steps.{n}`"), span).label("self-reference")),
+                    Some(i) if i == me => self.err(
+                        Problem::new(
+                            "cycle",
+                            format!("step reads its own result `steps.{n}`"),
+                            span,
+                        )
+                        .label("self-reference"),
+                    ),
                     Some(i) => deps.push(i),
                     None => {
-                        let hint = crate::util::did_you_mean(n, self.names.iter().map(String::as_str)).map(|s| format!("did you mean `steps.{s}`?")).unwrap_or_else(|| format!("steps: {}", self.names.join(", ")));
-                        self.err(Problem::new("undefined_variable", format!("template reads `steps.{n}`, but there is no step `{n}`"), span).label("unknown step").help(hint));
+                        let hint =
+                            crate::util::did_you_mean(n, self.names.iter().map(String::as_str))
+                                .map(|s| format!("did you mean `steps.{s}`?"))
+                                .unwrap_or_else(|| format!("steps: {}", self.names.join(", ")));
+                        self.err(
+                            Problem::new(
+                                "undefined_variable",
+                                format!("template reads `steps.{n}`, but there is no step `{n}`"),
+                                span,
+                            )
+                            .label("unknown step")
+                            .help(hint),
+                        );
                     }
                 },
                 (root, None) if template::ROOTS.contains(&root) => {}
@@ -764,8 +1143,18 @@ impl<'a> Validator<'a> {
                 (root, _) => {
                     let hint = crate::util::did_you_mean(root, template::ROOTS.iter().copied())
                         .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| "templates read `params.NAME`, `env.NAME` and `steps.NAME`".into());
-                    self.err(Problem::new("undefined_variable", format!("template reads undefined variable `{root}`"), span).label("undefined").help(hint));
+                        .unwrap_or_else(|| {
+                            "templates read `params.NAME`, `env.NAME` and `steps.NAME`".into()
+                        });
+                    self.err(
+                        Problem::new(
+                            "undefined_variable",
+                            format!("template reads undefined variable `{root}`"),
+                            span,
+                        )
+                        .label("undefined")
+                        .help(hint),
+                    );
                 }
             }
         }
@@ -774,35 +1163,71 @@ impl<'a> Validator<'a> {
         deps
     }
 
-    fn check_columns(&mut self, colrefs: &[ColRef], cols: &[String], upstream: &str, params: &IndexMap<String, ParamValue>) {
+    fn check_columns(
+        &mut self,
+        colrefs: &[ColRef],
+        cols: &[String],
+        upstream: &str,
+        params: &IndexMap<String, ParamValue>,
+    ) {
         let _ = params;
         for c in colrefs {
-            if cols.iter().any(|x| *x == c.name) {
+            if cols.contains(&c.name) {
                 continue;
             }
-            let span = if c.at_key { self.span_key(&c.path) } else { self.span_value(&c.path) };
+            let span = if c.at_key {
+                self.span_key(&c.path)
+            } else {
+                self.span_value(&c.path)
+            };
             let hint = crate::util::did_you_mean(&c.name, cols.iter().map(String::as_str))
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| format!("`{upstream}` has: {}", preview(cols)));
             self.err(
-                Problem::new("unknown_column", format!("column `{}` does not exist in the output of `{upstream}`", c.name), span)
-                    .label("unknown column")
-                    .help(hint),
+                Problem::new(
+                    "unknown_column",
+                    format!(
+                        "column `{}` does not exist in the output of `{upstream}`",
+                        c.name
+                    ),
+                    span,
+                )
+                .label("unknown column")
+                .help(hint),
             );
         }
     }
 
-    fn check_join_keys(&mut self, j: &raw::JoinStep, inputs: &[StepId], done: &[Step], at: &dyn Fn(&str) -> Vec<Seg>) {
+    fn check_join_keys(
+        &mut self,
+        j: &raw::JoinStep,
+        inputs: &[StepId],
+        done: &[Step],
+        at: &dyn Fn(&str) -> Vec<Seg>,
+    ) {
         let pairs: Vec<(String, String, Vec<Seg>)> = match &j.on {
-            raw::JoinOn::Same(v) => v.iter().enumerate().map(|(i, c)| (c.clone(), c.clone(), vec_with(&at("on"), Seg::Index(i)))).collect(),
-            raw::JoinOn::Pairs(m) => m.iter().map(|(a, b)| (a.clone(), b.clone(), vec_with(&at("on"), k(a)))).collect(),
+            raw::JoinOn::Same(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), c.clone(), vec_with(&at("on"), Seg::Index(i))))
+                .collect(),
+            raw::JoinOn::Pairs(m) => m
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone(), vec_with(&at("on"), k(a))))
+                .collect(),
         };
         for (side, idx) in [(0usize, inputs.first()), (1, inputs.get(1))] {
-            let Some(s) = idx.and_then(|&i| done.get(i)) else { continue };
+            let Some(s) = idx.and_then(|&i| done.get(i)) else {
+                continue;
+            };
             let Some(cols) = &s.columns else { continue };
             let refs: Vec<ColRef> = pairs
                 .iter()
-                .map(|(a, b, p)| ColRef { name: if side == 0 { a.clone() } else { b.clone() }, path: p.clone(), at_key: matches!(j.on, raw::JoinOn::Pairs(_)) && side == 0 })
+                .map(|(a, b, p)| ColRef {
+                    name: if side == 0 { a.clone() } else { b.clone() },
+                    path: p.clone(),
+                    at_key: matches!(j.on, raw::JoinOn::Pairs(_)) && side == 0,
+                })
                 .collect();
             let name = s.name.clone();
             self.check_columns(&refs, &cols.clone(), &name, &IndexMap::new());
@@ -844,22 +1269,50 @@ impl<'a> Validator<'a> {
             let base = vec![k("outputs"), Seg::Index(i)];
             let from = self.names.iter().position(|n| *n == o.from);
             if from.is_none() {
-                let hint = crate::util::did_you_mean(&o.from, self.names.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
-                self.err(Problem::new("unknown_step", format!("output reads unknown step `{}`", o.from), self.span_value(&vec_with(&base, k("from")))).label("unknown step").maybe_help(hint));
+                let hint =
+                    crate::util::did_you_mean(&o.from, self.names.iter().map(String::as_str))
+                        .map(|s| format!("did you mean `{s}`?"));
+                self.err(
+                    Problem::new(
+                        "unknown_step",
+                        format!("output reads unknown step `{}`", o.from),
+                        self.span_value(&vec_with(&base, k("from"))),
+                    )
+                    .label("unknown step")
+                    .maybe_help(hint),
+                );
             }
             let pspan = self.span_value(&vec_with(&base, k("path")));
             if template::is_template(&o.path) {
                 let literal = strip_template_segments(&o.path);
                 if o.path.starts_with('/') || literal.split('/').any(|c| c == "..") {
-                    self.err(Problem::new("bad_path", format!("output path `{}` must stay inside the output directory", o.path), pspan).label("absolute or `..`").help("write a relative path without `..`"));
+                    self.err(
+                        Problem::new(
+                            "bad_path",
+                            format!(
+                                "output path `{}` must stay inside the output directory",
+                                o.path
+                            ),
+                            pspan,
+                        )
+                        .label("absolute or `..`")
+                        .help("write a relative path without `..`"),
+                    );
                 }
                 match template::references(&o.path) {
                     Ok(refs) => {
-                        let refs: Vec<(Reference, Vec<Seg>)> = refs.into_iter().map(|r| (r, vec_with(&base, k("path")))).collect();
+                        let refs: Vec<(Reference, Vec<Seg>)> = refs
+                            .into_iter()
+                            .map(|r| (r, vec_with(&base, k("path"))))
+                            .collect();
                         let env = IndexMap::new();
                         for (r, _) in &refs {
                             if r.root == "steps" || r.root == "env" {
-                                let var = format!("{}{}", r.root, r.name.as_ref().map(|n| format!(".{n}")).unwrap_or_default());
+                                let var = format!(
+                                    "{}{}",
+                                    r.root,
+                                    r.name.as_ref().map(|n| format!(".{n}")).unwrap_or_default()
+                                );
                                 self.err(
                                     Problem::new("bad_template", format!("output path reads `{var}`; output paths may read only `params`"), pspan)
                                         .label("in this path")
@@ -867,19 +1320,40 @@ impl<'a> Validator<'a> {
                                 );
                             }
                         }
-                        let refs: Vec<_> = refs.into_iter().filter(|(r, _)| r.root != "steps" && r.root != "env").collect();
+                        let refs: Vec<_> = refs
+                            .into_iter()
+                            .filter(|(r, _)| r.root != "steps" && r.root != "env")
+                            .collect();
                         self.check_refs(&refs, params, &env, usize::MAX, steps);
                     }
-                    Err(e) => self.err(Problem::new("bad_template", format!("template error: {e}"), pspan)),
+                    Err(e) => self.err(Problem::new(
+                        "bad_template",
+                        format!("template error: {e}"),
+                        pspan,
+                    )),
                 }
             } else if let Err(why) = check_relative_path(&o.path) {
-                self.err(Problem::new("bad_path", format!("output path `{}` {why}", o.path), pspan).help("write a relative path inside the output directory"));
+                self.err(
+                    Problem::new("bad_path", format!("output path `{}` {why}", o.path), pspan)
+                        .help("write a relative path inside the output directory"),
+                );
             }
             if let Some((_, first)) = paths.iter().find(|(p, _)| *p == o.path) {
-                self.err(Problem::new("duplicate_output", format!("two outputs write `{}`", o.path), pspan).also(*first, "first written here").help("give each output its own path"));
+                self.err(
+                    Problem::new(
+                        "duplicate_output",
+                        format!("two outputs write `{}`", o.path),
+                        pspan,
+                    )
+                    .also(*first, "first written here")
+                    .help("give each output its own path"),
+                );
             }
             paths.push((o.path.clone(), pspan));
-            let format = match o.format.or_else(|| crate::table::io::Format::from_path(Path::new(&o.path))) {
+            let format = match o
+                .format
+                .or_else(|| crate::table::io::Format::from_path(Path::new(&o.path)))
+            {
                 Some(f) => f,
                 None => {
                     self.err(
@@ -891,13 +1365,27 @@ impl<'a> Validator<'a> {
             };
             if let (Some(cols), Some(f)) = (&o.columns, from) {
                 if let Some(known) = &steps[f].columns {
-                    let refs: Vec<ColRef> = cols.iter().enumerate().map(|(j, c)| ColRef { name: c.clone(), path: vec_with(&vec_with(&base, k("columns")), Seg::Index(j)), at_key: false }).collect();
+                    let refs: Vec<ColRef> = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(j, c)| ColRef {
+                            name: c.clone(),
+                            path: vec_with(&vec_with(&base, k("columns")), Seg::Index(j)),
+                            at_key: false,
+                        })
+                        .collect();
                     let name = steps[f].name.clone();
                     self.check_columns(&refs, &known.clone(), &name, params);
                 }
             }
             if let Some(f) = from {
-                out.push(Output { from: f, path: o.path.clone(), format, columns: o.columns.clone(), span: self.span_key(&base) });
+                out.push(Output {
+                    from: f,
+                    path: o.path.clone(),
+                    format,
+                    columns: o.columns.clone(),
+                    span: self.span_key(&base),
+                });
             }
         }
         out
@@ -911,7 +1399,15 @@ fn strip_template_segments(s: &str) -> String {
     while let Some(i) = rest.find(['{']) {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        let close = if after.starts_with("{{") { "}}" } else if after.starts_with("{%") { "%}" } else { out.push('{'); rest = &after[1..]; continue };
+        let close = if after.starts_with("{{") {
+            "}}"
+        } else if after.starts_with("{%") {
+            "%}"
+        } else {
+            out.push('{');
+            rest = &after[1..];
+            continue;
+        };
         match after.find(close) {
             Some(j) => rest = &after[j + 2..],
             None => return out,
@@ -923,7 +1419,9 @@ fn strip_template_segments(s: &str) -> String {
 
 fn is_identifier(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn vec_with(p: &[Seg], s: Seg) -> Vec<Seg> {
@@ -943,7 +1441,17 @@ fn preview(cols: &[String]) -> String {
 fn is_global_function(name: &str) -> bool {
     matches!(
         name,
-        "hms_to_deg" | "dms_to_deg" | "angle_deg" | "mjd" | "range" | "dict" | "namespace" | "lipsum" | "cycler" | "joiner" | "debug"
+        "hms_to_deg"
+            | "dms_to_deg"
+            | "angle_deg"
+            | "mjd"
+            | "range"
+            | "dict"
+            | "namespace"
+            | "lipsum"
+            | "cycler"
+            | "joiner"
+            | "debug"
     )
 }
 
@@ -956,7 +1464,10 @@ pub fn check_relative_path(p: &str) -> Result<(), &'static str> {
     if path.is_absolute() {
         return Err("is absolute");
     }
-    if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return Err("leaves the output directory (`..`)");
     }
     if p.chars().any(|c| c == '\0' || c.is_control()) {
@@ -967,7 +1478,11 @@ pub fn check_relative_path(p: &str) -> Result<(), &'static str> {
 
 pub fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);
-    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
 }
 
 /// The type with its article: "an integer", "a number"...
@@ -984,26 +1499,48 @@ fn type_name(t: raw::ParamType) -> &'static str {
 fn parse_param_text(s: &str, t: raw::ParamType) -> Result<ParamValue, String> {
     Ok(match t {
         raw::ParamType::String => ParamValue::Str(s.to_string()),
-        raw::ParamType::Integer => ParamValue::Int(s.trim().parse().map_err(|_| format!("`{s}` is not an integer"))?),
-        raw::ParamType::Number => ParamValue::Float(s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?),
-        raw::ParamType::Boolean => ParamValue::Bool(crate::table::normalize::parse_bool(s).ok_or_else(|| format!("`{s}` is not true or false"))?),
-        raw::ParamType::List => ParamValue::List(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+        raw::ParamType::Integer => ParamValue::Int(
+            s.trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not an integer"))?,
+        ),
+        raw::ParamType::Number => ParamValue::Float(
+            s.trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number"))?,
+        ),
+        raw::ParamType::Boolean => ParamValue::Bool(
+            crate::table::normalize::parse_bool(s)
+                .ok_or_else(|| format!("`{s}` is not true or false"))?,
+        ),
+        raw::ParamType::List => ParamValue::List(
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+        ),
     })
 }
 
 fn param_from_default(d: &raw::ScalarOrList, t: raw::ParamType) -> Result<ParamValue, String> {
     use raw::Scalar as S;
     Ok(match (d, t) {
-        (raw::ScalarOrList::Many(v), raw::ParamType::List) => ParamValue::List(v.iter().map(scalar_text).collect()),
+        (raw::ScalarOrList::Many(v), raw::ParamType::List) => {
+            ParamValue::List(v.iter().map(scalar_text).collect())
+        }
         (raw::ScalarOrList::One(s), raw::ParamType::List) => ParamValue::List(vec![scalar_text(s)]),
-        (raw::ScalarOrList::Many(_), _) => return Err("is a list, but the type is not `list`".into()),
+        (raw::ScalarOrList::Many(_), _) => {
+            return Err("is a list, but the type is not `list`".into());
+        }
         (raw::ScalarOrList::One(S::Str(s)), raw::ParamType::String) => ParamValue::Str(s.clone()),
         (raw::ScalarOrList::One(s), raw::ParamType::String) => ParamValue::Str(scalar_text(s)),
         (raw::ScalarOrList::One(S::Int(i)), raw::ParamType::Integer) => ParamValue::Int(*i),
         (raw::ScalarOrList::One(S::Int(i)), raw::ParamType::Number) => ParamValue::Float(*i as f64),
         (raw::ScalarOrList::One(S::Float(f)), raw::ParamType::Number) => ParamValue::Float(*f),
         (raw::ScalarOrList::One(S::Bool(b)), raw::ParamType::Boolean) => ParamValue::Bool(*b),
-        (raw::ScalarOrList::One(s), t) => return Err(format!("`{}` is not {}", scalar_text(s), type_name(t))),
+        (raw::ScalarOrList::One(s), t) => {
+            return Err(format!("`{}` is not {}", scalar_text(s), type_name(t)));
+        }
     })
 }
 
@@ -1038,7 +1575,10 @@ pub fn scalar_value(s: &raw::Scalar) -> Value {
     }
 }
 
-fn inline_rows(rows: &[IndexMap<String, Option<raw::Scalar>>], decls: &[(String, ColumnDecl)]) -> Table {
+fn inline_rows(
+    rows: &[IndexMap<String, Option<raw::Scalar>>],
+    decls: &[(String, ColumnDecl)],
+) -> Table {
     let mut names: Vec<String> = Vec::new();
     for r in rows {
         for n in r.keys() {
@@ -1050,7 +1590,14 @@ fn inline_rows(rows: &[IndexMap<String, Option<raw::Scalar>>], decls: &[(String,
     let cols = names
         .iter()
         .map(|n| {
-            let vals: Vec<Value> = rows.iter().map(|r| r.get(n).and_then(|v| v.as_ref()).map_or(Value::Null, scalar_value)).collect();
+            let vals: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    r.get(n)
+                        .and_then(|v| v.as_ref())
+                        .map_or(Value::Null, scalar_value)
+                })
+                .collect();
             let ty = decls.iter().find(|(d, _)| d == n).and_then(|(_, d)| d.ty);
             crate::table::Column::from_values(n.clone(), &vals, ty)
         })
@@ -1080,8 +1627,13 @@ pub fn parse_agg(s: &str) -> Result<Agg, String> {
     if s == "count" || s == "count()" || s == "count(*)" {
         return Ok(Agg::Count);
     }
-    let (f, rest) = s.split_once('(').ok_or_else(|| format!("expected `function(column)`, got `{s}`"))?;
-    let arg = rest.strip_suffix(')').ok_or_else(|| format!("missing `)` in `{s}`"))?.trim();
+    let (f, rest) = s
+        .split_once('(')
+        .ok_or_else(|| format!("expected `function(column)`, got `{s}`"))?;
+    let arg = rest
+        .strip_suffix(')')
+        .ok_or_else(|| format!("missing `)` in `{s}`"))?
+        .trim();
     if arg.is_empty() {
         return Err(format!("`{f}` needs a column"));
     }
@@ -1101,21 +1653,47 @@ pub fn parse_agg(s: &str) -> Result<Agg, String> {
 fn agg_column(a: &Agg) -> Option<&str> {
     match a {
         Agg::Count => None,
-        Agg::CountDistinct(c) | Agg::Sum(c) | Agg::Min(c) | Agg::Max(c) | Agg::Mean(c) | Agg::First(c) | Agg::Concat(c, _) => Some(c),
+        Agg::CountDistinct(c)
+        | Agg::Sum(c)
+        | Agg::Min(c)
+        | Agg::Max(c)
+        | Agg::Mean(c)
+        | Agg::First(c)
+        | Agg::Concat(c, _) => Some(c),
     }
 }
 
 /// Columns a step produces, when known.
 fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Option<Vec<String>> {
-    let up = |i: usize| inputs.get(i).and_then(|&id| done.get(id)).and_then(|s| s.columns.clone());
+    let up = |i: usize| {
+        inputs
+            .get(i)
+            .and_then(|&id| done.get(id))
+            .and_then(|s| s.columns.clone())
+    };
     match op {
-        Op::Table(TableOp::Static { table, .. }) => Some(table.column_names().map(str::to_string).collect()),
+        Op::Table(TableOp::Static { table, .. }) => {
+            Some(table.column_names().map(str::to_string).collect())
+        }
         Op::Table(TableOp::File { .. } | TableOp::Invalid) => None,
-        Op::Filter { .. } | Op::Sort { .. } | Op::Unique { .. } | Op::Head { .. } | Op::Assert(_) => up(0),
+        Op::Filter { .. }
+        | Op::Sort { .. }
+        | Op::Unique { .. }
+        | Op::Head { .. }
+        | Op::Assert(_) => up(0),
         Op::Select { columns, .. } => Some(columns.clone()),
-        Op::Drop { columns, .. } => up(0).map(|c| c.into_iter().filter(|x| !columns.contains(x)).collect()),
+        Op::Drop { columns, .. } => {
+            up(0).map(|c| c.into_iter().filter(|x| !columns.contains(x)).collect())
+        }
         Op::Rename { columns, .. } => up(0).map(|c| {
-            c.into_iter().map(|x| columns.iter().find(|(o, _)| *o == x).map_or(x, |(_, n)| n.clone())).collect()
+            c.into_iter()
+                .map(|x| {
+                    columns
+                        .iter()
+                        .find(|(o, _)| *o == x)
+                        .map_or(x, |(_, n)| n.clone())
+                })
+                .collect()
         }),
         Op::Derive { columns, .. } => up(0).map(|mut c| {
             for d in columns {
@@ -1142,13 +1720,33 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
         Op::Join { on, suffixes, .. } => {
             let (l, r) = (up(0)?, up(1)?);
             let shared = |n: &str| on.iter().any(|(a, b)| a == b && a == n);
-            let mut out: Vec<String> = l.iter().map(|c| if !shared(c) && r.contains(c) { format!("{c}{}", suffixes.0) } else { c.clone() }).collect();
-            out.extend(r.iter().filter(|c| !shared(c)).map(|c| if l.contains(c) { format!("{c}{}", suffixes.1) } else { c.clone() }));
+            let mut out: Vec<String> = l
+                .iter()
+                .map(|c| {
+                    if !shared(c) && r.contains(c) {
+                        format!("{c}{}", suffixes.0)
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            out.extend(r.iter().filter(|c| !shared(c)).map(|c| {
+                if l.contains(c) {
+                    format!("{c}{}", suffixes.1)
+                } else {
+                    c.clone()
+                }
+            }));
             Some(out)
         }
         Op::Group { by, aggregates, .. } => {
             let _ = rs;
-            Some(by.iter().cloned().chain(aggregates.iter().map(|(n, _)| n.clone())).collect())
+            Some(
+                by.iter()
+                    .cloned()
+                    .chain(aggregates.iter().map(|(n, _)| n.clone()))
+                    .collect(),
+            )
         }
     }
 }

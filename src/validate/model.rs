@@ -86,17 +86,56 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub enum Op {
     Table(TableOp),
-    Filter { from: StepId, filter: Option<Filter>, expr: Option<String> },
-    Select { from: StepId, columns: Vec<String> },
-    Drop { from: StepId, columns: Vec<String> },
-    Rename { from: StepId, columns: Vec<(String, String)> },
-    Derive { from: StepId, columns: Vec<Derived> },
-    Sort { from: StepId, keys: Vec<SortKey> },
-    Unique { from: StepId, keys: Vec<String>, keep: Keep },
-    Head { from: StepId, n: usize },
-    Union { from: Vec<StepId>, tag: Option<String> },
-    Join { left: StepId, right: StepId, on: Vec<(String, String)>, how: JoinHow, suffixes: (String, String) },
-    Group { from: StepId, by: Vec<String>, aggregates: Vec<(String, Agg)> },
+    Filter {
+        from: StepId,
+        filter: Option<Filter>,
+        expr: Option<String>,
+    },
+    Select {
+        from: StepId,
+        columns: Vec<String>,
+    },
+    Drop {
+        from: StepId,
+        columns: Vec<String>,
+    },
+    Rename {
+        from: StepId,
+        columns: Vec<(String, String)>,
+    },
+    Derive {
+        from: StepId,
+        columns: Vec<Derived>,
+    },
+    Sort {
+        from: StepId,
+        keys: Vec<SortKey>,
+    },
+    Unique {
+        from: StepId,
+        keys: Vec<String>,
+        keep: Keep,
+    },
+    Head {
+        from: StepId,
+        n: usize,
+    },
+    Union {
+        from: Vec<StepId>,
+        tag: Option<String>,
+    },
+    Join {
+        left: StepId,
+        right: StepId,
+        on: Vec<(String, String)>,
+        how: JoinHow,
+        suffixes: (String, String),
+    },
+    Group {
+        from: StepId,
+        by: Vec<String>,
+        aggregates: Vec<(String, Agg)>,
+    },
     Assert(AssertOp),
 }
 
@@ -106,7 +145,11 @@ pub enum TableOp {
     /// Rows known at validation (inline, or a file with a fixed path).
     Static { table: Arc<Table>, origin: String },
     /// A file whose path is a template, read at run time.
-    File { path: String, format: Option<Format>, decls: Vec<(String, ColumnDecl)> },
+    File {
+        path: String,
+        format: Option<Format>,
+        decls: Vec<(String, ColumnDecl)>,
+    },
     /// A table that failed validation (never run).
     Invalid,
 }
