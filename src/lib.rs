@@ -16,3 +16,4 @@ pub mod table;
 pub mod template;
 pub mod util;
 pub mod validate;
+pub mod services;

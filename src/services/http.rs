@@ -1,0 +1,466 @@
+//! The polite HTTP layer every archive client goes through.
+//!
+//! - a per-host concurrency limit (default 4 requests at once per host);
+//! - retries of connection errors, timeouts, resets, 429 and 5xx, with
+//!   exponential backoff and full jitter, never sooner than `Retry-After`;
+//! - the MAST token attached only to MAST hosts, never logged: [`Token`]'s
+//!   `Debug` and `Display` print `***`;
+//! - a request counter for the run record.
+
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+
+/// A MAST API token. Its text never appears in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself; call only to put it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Requests in flight per host.
+    pub per_host: usize,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// First backoff; doubles each attempt (with full jitter).
+    pub backoff: Duration,
+    /// Longest single wait (also caps Retry-After).
+    pub max_backoff: Duration,
+    /// Timeout of one request (connect to last byte).
+    pub timeout: Duration,
+    /// Hosts (`host` or `host:port`) that may receive the MAST token.
+    pub mast_hosts: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            per_host: 4,
+            retries: 5,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+            timeout: Duration::from_secs(600),
+            mast_hosts: vec!["mast.stsci.edu".into()],
+        }
+    }
+}
+
+/// Errors after retries are exhausted (or for a request that must not be retried).
+#[derive(Debug, Error)]
+pub enum HttpError {
+    #[error("{url}: HTTP {status}{}", body_excerpt(.body))]
+    Status { url: String, status: u16, body: String },
+    #[error("{url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("invalid URL `{0}`")]
+    BadUrl(String),
+}
+
+fn body_excerpt(b: &str) -> String {
+    let t = b.trim();
+    if t.is_empty() {
+        String::new()
+    } else {
+        let cut: String = t.chars().take(300).collect();
+        format!(": {cut}")
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: reqwest::Method,
+    pub url: String,
+    /// `application/x-www-form-urlencoded` fields.
+    pub form: Option<Vec<(String, String)>>,
+    pub headers: Vec<(String, String)>,
+    /// Send the MAST token (only happens if the host is a MAST host).
+    pub auth: bool,
+}
+
+impl Request {
+    pub fn get(url: impl Into<String>) -> Self {
+        Self { method: reqwest::Method::GET, url: url.into(), form: None, headers: Vec::new(), auth: false }
+    }
+
+    pub fn post_form(url: impl Into<String>, form: Vec<(String, String)>) -> Self {
+        Self { method: reqwest::Method::POST, url: url.into(), form: Some(form), headers: Vec::new(), auth: false }
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
+/// The shared HTTP client.
+#[derive(Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    config: HttpConfig,
+    token: Option<Token>,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    requests: AtomicU64,
+}
+
+impl Http {
+    pub fn new(config: HttpConfig, token: Option<Token>) -> Result<Self, HttpError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("mastflow/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.timeout)
+            // Follow redirects ourselves, so the token never crosses hosts.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| HttpError::Transport { url: String::new(), message: e.to_string() })?;
+        Ok(Self { client, config, token, hosts: Mutex::new(HashMap::new()), requests: AtomicU64::new(0) })
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// Requests sent so far (each attempt counts).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Whether `url`'s host may receive the token.
+    pub fn is_mast_host(&self, url: &reqwest::Url) -> bool {
+        let Some(host) = url.host_str() else { return false };
+        let with_port = url.port().map(|p| format!("{host}:{p}"));
+        self.config.mast_hosts.iter().any(|h| h == host || Some(h) == with_port.as_ref())
+    }
+
+    fn limiter(&self, url: &reqwest::Url) -> Arc<Semaphore> {
+        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let mut hosts = self.hosts.lock().expect("host table lock");
+        hosts.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1)))).clone()
+    }
+
+    /// Send with retries; follows up to 5 redirects, dropping the token when
+    /// a redirect leaves the MAST hosts.
+    pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        let mut url = reqwest::Url::parse(&req.url).map_err(|_| HttpError::BadUrl(req.url.clone()))?;
+        for _ in 0..=5 {
+            let resp = self.send_with_retries(req, &url).await?;
+            if (300..400).contains(&resp.status) {
+                if let Some(loc) = resp.headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()) {
+                    url = url.join(loc).map_err(|_| HttpError::BadUrl(loc.to_string()))?;
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+        Err(HttpError::Transport { url: redact(&url), message: "too many redirects".into() })
+    }
+
+    async fn send_with_retries(&self, req: &Request, url: &reqwest::Url) -> Result<Response, HttpError> {
+        let limiter = self.limiter(url);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = {
+                let _permit = limiter.acquire().await.expect("limiter open");
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.once(req, url).await
+            };
+            let retry_after = match &outcome {
+                Ok(r) if retryable_status(r.status) => retry_after(&r.headers),
+                Ok(_) => None,
+                Err(_) => None,
+            };
+            let retry = match &outcome {
+                Ok(r) => retryable_status(r.status),
+                Err(e) => e.retryable,
+            };
+            if !retry || attempt > self.config.retries {
+                return match outcome {
+                    Ok(mut r) => {
+                        r.attempts = attempt;
+                        if r.status >= 400 {
+                            Err(HttpError::Status { url: redact(url), status: r.status, body: String::from_utf8_lossy(&r.body).into_owned() })
+                        } else {
+                            Ok(r)
+                        }
+                    }
+                    Err(e) => Err(HttpError::Transport { url: redact(url), message: e.message }),
+                };
+            }
+            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+        }
+    }
+
+    /// Full-jitter exponential backoff, never shorter than Retry-After.
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let cap = self.config.backoff.saturating_mul(1u32 << attempt.min(16).saturating_sub(1)).min(self.config.max_backoff);
+        let jitter = Duration::from_secs_f64(rand::rng().random_range(0.0..=cap.as_secs_f64().max(0.0)));
+        match retry_after {
+            Some(ra) => ra.min(self.config.max_backoff).max(jitter.min(cap)),
+            None => jitter,
+        }
+    }
+
+    async fn once(&self, req: &Request, url: &reqwest::Url) -> Result<Response, Attempt> {
+        let mut b = self.client.request(req.method.clone(), url.clone());
+        for (k, v) in &req.headers {
+            b = b.header(k, v);
+        }
+        if req.auth && self.is_mast_host(url) {
+            if let Some(t) = &self.token {
+                b = b.header(reqwest::header::AUTHORIZATION, format!("token {}", t.expose()));
+            }
+        }
+        if let Some(form) = &req.form {
+            b = b.form(form);
+        }
+        let resp = b.send().await.map_err(Attempt::from)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(Attempt::from)?.to_vec();
+        Ok(Response { status, headers, body, attempts: 1 })
+    }
+}
+
+struct Attempt {
+    message: String,
+    retryable: bool,
+}
+
+impl From<reqwest::Error> for Attempt {
+    fn from(e: reqwest::Error) -> Self {
+        let retryable = e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode();
+        // reqwest's messages may contain the URL; ours add a redacted one.
+        let mut message = e.to_string();
+        if let Some(u) = e.url() {
+            message = message.replace(u.as_str(), &redact(u));
+        }
+        Self { message, retryable }
+    }
+}
+
+fn retryable_status(s: u16) -> bool {
+    matches!(s, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let now = time::OffsetDateTime::now_utc();
+    let secs = (when - now).as_seconds_f64();
+    Some(Duration::from_secs_f64(secs.max(0.0)))
+}
+
+/// A URL safe to print: query parameters whose name suggests a secret are masked.
+pub fn redact(u: &reqwest::Url) -> String {
+    let mut u = u.clone();
+    let pairs: Vec<(String, String)> = u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if pairs.iter().any(|(k, _)| is_secret_name(k)) {
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for (k, v) in &pairs {
+            q.append_pair(k, if is_secret_name(k) { "***" } else { v });
+        }
+    }
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+fn is_secret_name(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    k.contains("token") || k.contains("password") || k.contains("secret") || k == "key"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A tiny HTTP server: `respond(n)` gives the raw response to the n-th
+    /// request; every request's head is recorded.
+    async fn server<F>(respond: F) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>)
+    where
+        F: Fn(usize) -> (String, u64) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let max_concurrent = Arc::new(AtomicUsize::new(0));
+        let current = Arc::new(AtomicUsize::new(0));
+        let (seen2, max2) = (seen.clone(), max_concurrent.clone());
+        let respond = Arc::new(respond);
+        let count = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let (seen, respond, count, current, max) = (seen2.clone(), respond.clone(), count.clone(), current.clone(), max2.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                    seen.lock().unwrap().push(head);
+                    let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(now, Ordering::SeqCst);
+                    let i = count.fetch_add(1, Ordering::SeqCst);
+                    let (resp, delay_ms) = respond(i);
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    current.fetch_sub(1, Ordering::SeqCst);
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        (format!("http://{addr}"), seen, max_concurrent)
+    }
+
+    fn ok(body: &str) -> String {
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    }
+
+    fn quick() -> HttpConfig {
+        HttpConfig { backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(200), ..HttpConfig::default() }
+    }
+
+    #[tokio::test]
+    async fn retries_503_honouring_retry_after() {
+        let (base, seen, _) = server(|i| {
+            if i < 2 {
+                ("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0.05\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(), 0)
+            } else {
+                (ok("done"), 0)
+            }
+        })
+        .await;
+        let http = Http::new(quick(), None).unwrap();
+        let t0 = std::time::Instant::now();
+        let r = http.send(&Request::get(format!("{base}/x"))).await.unwrap();
+        assert_eq!(r.body, b"done");
+        assert_eq!(r.attempts, 3);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert!(t0.elapsed() >= Duration::from_millis(100), "waited {:?}", t0.elapsed());
+        assert_eq!(http.requests(), 3);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_retries_with_the_status_and_body() {
+        let (base, seen, _) = server(|_| ("HTTP/1.1 500 Oops\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom".into(), 0)).await;
+        let http = Http::new(HttpConfig { retries: 2, ..quick() }, None).unwrap();
+        let e = http.send(&Request::get(format!("{base}/x"))).await.unwrap_err();
+        assert!(matches!(&e, HttpError::Status { status: 500, .. }), "{e}");
+        assert!(e.to_string().contains("boom"));
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn does_not_retry_a_client_error() {
+        let (base, seen, _) = server(|_| ("HTTP/1.1 400 Bad\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(), 0)).await;
+        let http = Http::new(quick(), None).unwrap();
+        assert!(http.send(&Request::get(format!("{base}/x"))).await.is_err());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bounds_requests_per_host() {
+        let (base, _, max) = server(|_| (ok("x"), 50)).await;
+        let http = Arc::new(Http::new(HttpConfig { per_host: 3, ..quick() }, None).unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let (h, u) = (http.clone(), format!("{base}/x"));
+            tasks.push(tokio::spawn(async move { h.send(&Request::get(u)).await.unwrap() }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let m = max.load(Ordering::SeqCst);
+        assert!(m <= 3 && m >= 2, "max concurrent {m}");
+    }
+
+    #[tokio::test]
+    async fn token_only_to_mast_hosts_and_never_printed() {
+        let (base, seen, _) = server(|_| (ok("{}"), 0)).await;
+        let token = Token::new("s3cret-token-value");
+        assert_eq!(format!("{token:?} {token}"), "Token(***) ***");
+        let host = base.trim_start_matches("http://").to_string();
+        // Not a MAST host: no token.
+        let http = Http::new(quick(), Some(token.clone())).unwrap();
+        let mut req = Request::get(format!("{base}/a"));
+        req.auth = true;
+        http.send(&req).await.unwrap();
+        // A MAST host: the token goes.
+        let http = Http::new(HttpConfig { mast_hosts: vec![host], ..quick() }, Some(token)).unwrap();
+        http.send(&req).await.unwrap();
+        let heads = seen.lock().unwrap().clone();
+        assert!(!heads[0].contains("s3cret"), "{}", heads[0]);
+        assert!(heads[1].to_ascii_lowercase().contains("authorization: token s3cret-token-value"), "{}", heads[1]);
+        assert!(!format!("{http:?}").contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn redirect_to_another_host_drops_the_token() {
+        let (other, other_seen, _) = server(|_| (ok("there"), 0)).await;
+        let target = format!("{other}/file");
+        let (base, _, _) = server(move |_| (format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), 0)).await;
+        let host = base.trim_start_matches("http://").to_string();
+        let http = Http::new(HttpConfig { mast_hosts: vec![host], ..quick() }, Some(Token::new("s3cret"))).unwrap();
+        let mut req = Request::get(format!("{base}/start"));
+        req.auth = true;
+        let r = http.send(&req).await.unwrap();
+        assert_eq!(r.body, b"there");
+        assert!(!other_seen.lock().unwrap()[0].contains("s3cret"));
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_honours_retry_after() {
+        let http = Http::new(HttpConfig { backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), ..HttpConfig::default() }, None).unwrap();
+        for attempt in 1..10 {
+            let d = http.backoff(attempt, None);
+            assert!(d <= Duration::from_secs(2));
+        }
+        assert!(http.backoff(1, Some(Duration::from_secs(1))) >= Duration::from_secs(1));
+        assert_eq!(http.backoff(1, Some(Duration::from_secs(100))), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn redacts_secret_query_parameters() {
+        let u = reqwest::Url::parse("https://mast.stsci.edu/x?uri=a&token=abc").unwrap();
+        assert_eq!(redact(&u), "https://mast.stsci.edu/x?uri=a&token=***");
+    }
+}

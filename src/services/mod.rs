@@ -1,0 +1,7 @@
+//! Archive clients: the polite HTTP layer (`http`), canonical request keys
+//! (`key`), and the service clients built on them (Mashup, TAP, downloads).
+//!
+//! Services depend on `table` (results are tables) and nothing above `exec`.
+
+pub mod http;
+pub mod key;
