@@ -416,6 +416,10 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Op::Mashup(x) => match x.for_each {
+            Some(f) => format!("{} once per {} row(s) of {}", x.service, x.batch, name(&f)),
+            None => x.service.clone(),
+        },
         Op::Assert(a) => {
             let mut checks = Vec::new();
             match (a.rows_min, a.rows_max) {

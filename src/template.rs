@@ -236,6 +236,11 @@ impl Object for Columns {
     }
 }
 
+/// A table as templates see a step result (`count`, `first`, `columns`, `rows`).
+pub fn table_value(t: Arc<Table>) -> JValue {
+    JValue::from_object(StepResult(t))
+}
+
 /// Row `r` as a mapping from column name to value.
 pub fn row_value(t: &Table, r: usize) -> JValue {
     JValue::from(

@@ -137,6 +137,42 @@ pub struct RunArgs {
     /// After a failure, finish the steps that do not depend on it.
     #[arg(long)]
     pub keep_going: bool,
+    /// MAST base URL.
+    #[arg(
+        long,
+        env = "MASTFLOW_BASE_URL",
+        default_value = "https://mast.stsci.edu"
+    )]
+    pub base_url: String,
+    /// Requests in flight per host.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub per_host: u16,
+}
+
+/// The archive clients for a run.
+fn services(args: &RunArgs) -> Result<exec::Services, String> {
+    use crate::services::{http, mashup};
+    let url = reqwest::Url::parse(&args.base_url)
+        .map_err(|e| format!("--base-url {}: {e}", args.base_url))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("--base-url {} has no host", args.base_url))?;
+    let mut mast_hosts = vec!["mast.stsci.edu".to_string(), host.to_string()];
+    if let Some(p) = url.port() {
+        mast_hosts.push(format!("{host}:{p}"));
+    }
+    let config = http::HttpConfig {
+        per_host: args.per_host as usize,
+        mast_hosts,
+        ..http::HttpConfig::default()
+    };
+    let client = Arc::new(http::Http::new(config, None).map_err(|e| e.to_string())?);
+    Ok(exec::Services {
+        mashup: Some(mashup::Mashup::new(
+            client,
+            mashup::MashupConfig::for_base(&args.base_url),
+        )),
+    })
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -372,9 +408,23 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         dry_run: false,
     };
     let obs = observer(ui);
-    let outcome = rt.block_on(exec::run(m.clone(), plan.clone(), opts, obs, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
+    let services = match services(&args) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let outcome = rt.block_on(exec::run(
+        m.clone(),
+        plan.clone(),
+        opts,
+        services,
+        obs,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ));
     // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
     rt.shutdown_background();
     let ctx = exec::base_context(&m);

@@ -9,6 +9,9 @@
 //! rename, no half-written file is left.
 
 pub mod local;
+pub mod remote;
+
+pub use remote::Services;
 
 use crate::plan::Plan;
 use crate::table::{Table, TableError};
@@ -33,6 +36,8 @@ pub enum StepError {
     Template(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Service(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -145,6 +150,7 @@ pub fn base_context(m: &Manifest) -> Context {
 struct Done {
     id: StepId,
     result: Result<local::LocalResult, StepError>,
+    requests: u64,
     elapsed: Duration,
 }
 
@@ -153,6 +159,7 @@ pub async fn run<F>(
     m: Arc<Manifest>,
     plan: Arc<Plan>,
     opts: RunOptions,
+    services: Arc<Services>,
     obs: Arc<dyn Observer>,
     interrupt: F,
 ) -> Outcome
@@ -241,17 +248,35 @@ where
             let m2 = m.clone();
             obs.step_started(&m.steps[i].name, m.steps[i].kind);
             running_ids.insert(i);
+            let (services, obs2) = (services.clone(), obs.clone());
             running.spawn(async move {
                 let _permit = permit;
                 let start = Instant::now();
+                let step = &m2.steps[i];
+                if step.op.is_remote() {
+                    let r =
+                        remote::run(&step.name, &step.op, &inputs, &ctx, &services, &obs2).await;
+                    let (result, requests) = match r {
+                        Ok(r) => (Ok(r.local), r.requests),
+                        Err(e) => (Err(e), 0),
+                    };
+                    return Done {
+                        id: i,
+                        result,
+                        requests,
+                        elapsed: start.elapsed(),
+                    };
+                }
+                let m3 = m2.clone();
                 let result = tokio::task::spawn_blocking(move || {
-                    local::run(&m2, &m2.steps[i].op, &inputs, &ctx)
+                    local::run(&m3, &m3.steps[i].op, &inputs, &ctx)
                 })
                 .await
                 .unwrap_or_else(|e| Err(StepError::Internal(format!("step panicked: {e}"))));
                 Done {
                     id: i,
                     result,
+                    requests: 0,
                     elapsed: start.elapsed(),
                 }
             });
@@ -283,6 +308,7 @@ where
         running_ids.remove(&d.id);
         let r = &mut reports[d.id];
         r.duration_ms = d.elapsed.as_millis() as u64;
+        r.requests = d.requests;
         let ok = match d.result {
             Ok(res) => {
                 r.rows_out = Some(res.table.num_rows());

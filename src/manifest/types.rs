@@ -127,6 +127,9 @@ pub enum RawStep {
     /// Check a table (row count, not-null, unique, accepted values); a failed
     /// check fails the run with exit code 1. Passes its input through.
     Assert(AssertStep),
+    /// Call any MAST Mashup service with raw params, optionally once per row
+    /// (or batch of rows) of an upstream table.
+    Mashup(MashupStep),
 }
 
 impl RawStep {
@@ -146,6 +149,7 @@ impl RawStep {
             RawStep::Join(_) => "join",
             RawStep::Group(_) => "group",
             RawStep::Assert(_) => "assert",
+            RawStep::Mashup(_) => "mashup",
         }
     }
 
@@ -169,6 +173,7 @@ impl RawStep {
             RawStep::Join(s) => c!(s),
             RawStep::Group(s) => c!(s),
             RawStep::Assert(s) => c!(s),
+            RawStep::Mashup(s) => c!(s),
         }
     }
 }
@@ -554,4 +559,36 @@ pub struct RawOutput {
     /// Write only these columns, in this order.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
+}
+
+/// `mashup` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MashupStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Service name, e.g. `Mast.Jwst.Filtered.Niriss` or `Mast.Caom.Filtered`.
+    pub service: String,
+    /// The service's params exactly as MAST takes them (`columns`, `filters`,
+    /// `position`, `obsid`...). Strings may use templates; with `for_each`,
+    /// `{{ row.COL }}` is the current row and `{{ batch.columns.COL | id_list }}`
+    /// the current batch.
+    #[serde(default)]
+    pub params: serde_json::Value,
+    /// Send one request per row (or per `batch` rows) of this step's table.
+    #[serde(default)]
+    pub for_each: Option<String>,
+    /// Rows per request with `for_each` (default 1). The notebooks advise 5
+    /// observations per product request.
+    #[serde(default)]
+    pub batch: Option<u64>,
+    /// Columns of the driving row copied into each result row (tags results
+    /// with their target; `batch: 1` only).
+    #[serde(default)]
+    pub carry: Vec<String>,
+    /// Give up waiting for an EXECUTING query after this long: `90s`, `10m`, `1h` (default 10m).
+    #[serde(default)]
+    pub deadline: Option<String>,
 }

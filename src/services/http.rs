@@ -77,7 +77,11 @@ impl Default for HttpConfig {
 #[derive(Debug, Error)]
 pub enum HttpError {
     #[error("{url}: HTTP {status}{}", body_excerpt(.body))]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url}: {message}")]
     Transport { url: String, message: String },
     #[error("invalid URL `{0}`")]
@@ -108,11 +112,23 @@ pub struct Request {
 
 impl Request {
     pub fn get(url: impl Into<String>) -> Self {
-        Self { method: reqwest::Method::GET, url: url.into(), form: None, headers: Vec::new(), auth: false }
+        Self {
+            method: reqwest::Method::GET,
+            url: url.into(),
+            form: None,
+            headers: Vec::new(),
+            auth: false,
+        }
     }
 
     pub fn post_form(url: impl Into<String>, form: Vec<(String, String)>) -> Self {
-        Self { method: reqwest::Method::POST, url: url.into(), form: Some(form), headers: Vec::new(), auth: false }
+        Self {
+            method: reqwest::Method::POST,
+            url: url.into(),
+            form: Some(form),
+            headers: Vec::new(),
+            auth: false,
+        }
     }
 }
 
@@ -144,8 +160,17 @@ impl Http {
             // Follow redirects ourselves, so the token never crosses hosts.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| HttpError::Transport { url: String::new(), message: e.to_string() })?;
-        Ok(Self { client, config, token, hosts: Mutex::new(HashMap::new()), requests: AtomicU64::new(0) })
+            .map_err(|e| HttpError::Transport {
+                url: String::new(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            config,
+            token,
+            hosts: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+        })
     }
 
     pub fn config(&self) -> &HttpConfig {
@@ -159,35 +184,61 @@ impl Http {
 
     /// Whether `url`'s host may receive the token.
     pub fn is_mast_host(&self, url: &reqwest::Url) -> bool {
-        let Some(host) = url.host_str() else { return false };
+        let Some(host) = url.host_str() else {
+            return false;
+        };
         let with_port = url.port().map(|p| format!("{host}:{p}"));
-        self.config.mast_hosts.iter().any(|h| h == host || Some(h) == with_port.as_ref())
+        self.config
+            .mast_hosts
+            .iter()
+            .any(|h| h == host || Some(h) == with_port.as_ref())
     }
 
     fn limiter(&self, url: &reqwest::Url) -> Arc<Semaphore> {
-        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
         let mut hosts = self.hosts.lock().expect("host table lock");
-        hosts.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1)))).clone()
+        hosts
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
+            .clone()
     }
 
     /// Send with retries; follows up to 5 redirects, dropping the token when
     /// a redirect leaves the MAST hosts.
     pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
-        let mut url = reqwest::Url::parse(&req.url).map_err(|_| HttpError::BadUrl(req.url.clone()))?;
+        let mut url =
+            reqwest::Url::parse(&req.url).map_err(|_| HttpError::BadUrl(req.url.clone()))?;
         for _ in 0..=5 {
             let resp = self.send_with_retries(req, &url).await?;
             if (300..400).contains(&resp.status) {
-                if let Some(loc) = resp.headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()) {
-                    url = url.join(loc).map_err(|_| HttpError::BadUrl(loc.to_string()))?;
+                if let Some(loc) = resp
+                    .headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    url = url
+                        .join(loc)
+                        .map_err(|_| HttpError::BadUrl(loc.to_string()))?;
                     continue;
                 }
             }
             return Ok(resp);
         }
-        Err(HttpError::Transport { url: redact(&url), message: "too many redirects".into() })
+        Err(HttpError::Transport {
+            url: redact(&url),
+            message: "too many redirects".into(),
+        })
     }
 
-    async fn send_with_retries(&self, req: &Request, url: &reqwest::Url) -> Result<Response, HttpError> {
+    async fn send_with_retries(
+        &self,
+        req: &Request,
+        url: &reqwest::Url,
+    ) -> Result<Response, HttpError> {
         let limiter = self.limiter(url);
         let mut attempt = 0u32;
         loop {
@@ -211,12 +262,19 @@ impl Http {
                     Ok(mut r) => {
                         r.attempts = attempt;
                         if r.status >= 400 {
-                            Err(HttpError::Status { url: redact(url), status: r.status, body: String::from_utf8_lossy(&r.body).into_owned() })
+                            Err(HttpError::Status {
+                                url: redact(url),
+                                status: r.status,
+                                body: String::from_utf8_lossy(&r.body).into_owned(),
+                            })
                         } else {
                             Ok(r)
                         }
                     }
-                    Err(e) => Err(HttpError::Transport { url: redact(url), message: e.message }),
+                    Err(e) => Err(HttpError::Transport {
+                        url: redact(url),
+                        message: e.message,
+                    }),
                 };
             }
             tokio::time::sleep(self.backoff(attempt, retry_after)).await;
@@ -225,8 +283,13 @@ impl Http {
 
     /// Full-jitter exponential backoff, never shorter than Retry-After.
     pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let cap = self.config.backoff.saturating_mul(1u32 << attempt.min(16).saturating_sub(1)).min(self.config.max_backoff);
-        let jitter = Duration::from_secs_f64(rand::rng().random_range(0.0..=cap.as_secs_f64().max(0.0)));
+        let cap = self
+            .config
+            .backoff
+            .saturating_mul(1u32 << attempt.min(16).saturating_sub(1))
+            .min(self.config.max_backoff);
+        let jitter =
+            Duration::from_secs_f64(rand::rng().random_range(0.0..=cap.as_secs_f64().max(0.0)));
         match retry_after {
             Some(ra) => ra.min(self.config.max_backoff).max(jitter.min(cap)),
             None => jitter,
@@ -240,7 +303,10 @@ impl Http {
         }
         if req.auth && self.is_mast_host(url) {
             if let Some(t) = &self.token {
-                b = b.header(reqwest::header::AUTHORIZATION, format!("token {}", t.expose()));
+                b = b.header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("token {}", t.expose()),
+                );
             }
         }
         if let Some(form) = &req.form {
@@ -250,7 +316,12 @@ impl Http {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(Attempt::from)?.to_vec();
-        Ok(Response { status, headers, body, attempts: 1 })
+        Ok(Response {
+            status,
+            headers,
+            body,
+            attempts: 1,
+        })
     }
 }
 
@@ -261,7 +332,8 @@ struct Attempt {
 
 impl From<reqwest::Error> for Attempt {
     fn from(e: reqwest::Error) -> Self {
-        let retryable = e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode();
+        let retryable =
+            e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode();
         // reqwest's messages may contain the URL; ours add a redacted one.
         let mut message = e.to_string();
         if let Some(u) = e.url() {
@@ -281,7 +353,8 @@ pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     if let Ok(secs) = v.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
-    let when = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let when =
+        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
     let now = time::OffsetDateTime::now_utc();
     let secs = (when - now).as_seconds_f64();
     Some(Duration::from_secs_f64(secs.max(0.0)))
@@ -290,7 +363,10 @@ pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// A URL safe to print: query parameters whose name suggests a secret are masked.
 pub fn redact(u: &reqwest::Url) -> String {
     let mut u = u.clone();
-    let pairs: Vec<(String, String)> = u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     if pairs.iter().any(|(k, _)| is_secret_name(k)) {
         let mut q = u.query_pairs_mut();
         q.clear();
@@ -330,8 +406,16 @@ mod tests {
         let count = Arc::new(AtomicUsize::new(0));
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
-                let (seen, respond, count, current, max) = (seen2.clone(), respond.clone(), count.clone(), current.clone(), max2.clone());
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (seen, respond, count, current, max) = (
+                    seen2.clone(),
+                    respond.clone(),
+                    count.clone(),
+                    current.clone(),
+                    max2.clone(),
+                );
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 8192];
                     let n = sock.read(&mut buf).await.unwrap_or(0);
@@ -352,11 +436,18 @@ mod tests {
     }
 
     fn ok(body: &str) -> String {
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
     }
 
     fn quick() -> HttpConfig {
-        HttpConfig { backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(200), ..HttpConfig::default() }
+        HttpConfig {
+            backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(200),
+            ..HttpConfig::default()
+        }
     }
 
     #[tokio::test]
@@ -375,15 +466,35 @@ mod tests {
         assert_eq!(r.body, b"done");
         assert_eq!(r.attempts, 3);
         assert_eq!(seen.lock().unwrap().len(), 3);
-        assert!(t0.elapsed() >= Duration::from_millis(100), "waited {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() >= Duration::from_millis(100),
+            "waited {:?}",
+            t0.elapsed()
+        );
         assert_eq!(http.requests(), 3);
     }
 
     #[tokio::test]
     async fn gives_up_after_retries_with_the_status_and_body() {
-        let (base, seen, _) = server(|_| ("HTTP/1.1 500 Oops\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom".into(), 0)).await;
-        let http = Http::new(HttpConfig { retries: 2, ..quick() }, None).unwrap();
-        let e = http.send(&Request::get(format!("{base}/x"))).await.unwrap_err();
+        let (base, seen, _) = server(|_| {
+            (
+                "HTTP/1.1 500 Oops\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom".into(),
+                0,
+            )
+        })
+        .await;
+        let http = Http::new(
+            HttpConfig {
+                retries: 2,
+                ..quick()
+            },
+            None,
+        )
+        .unwrap();
+        let e = http
+            .send(&Request::get(format!("{base}/x")))
+            .await
+            .unwrap_err();
         assert!(matches!(&e, HttpError::Status { status: 500, .. }), "{e}");
         assert!(e.to_string().contains("boom"));
         assert_eq!(seen.lock().unwrap().len(), 3);
@@ -391,7 +502,13 @@ mod tests {
 
     #[tokio::test]
     async fn does_not_retry_a_client_error() {
-        let (base, seen, _) = server(|_| ("HTTP/1.1 400 Bad\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(), 0)).await;
+        let (base, seen, _) = server(|_| {
+            (
+                "HTTP/1.1 400 Bad\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+                0,
+            )
+        })
+        .await;
         let http = Http::new(quick(), None).unwrap();
         assert!(http.send(&Request::get(format!("{base}/x"))).await.is_err());
         assert_eq!(seen.lock().unwrap().len(), 1);
@@ -400,17 +517,28 @@ mod tests {
     #[tokio::test]
     async fn bounds_requests_per_host() {
         let (base, _, max) = server(|_| (ok("x"), 50)).await;
-        let http = Arc::new(Http::new(HttpConfig { per_host: 3, ..quick() }, None).unwrap());
+        let http = Arc::new(
+            Http::new(
+                HttpConfig {
+                    per_host: 3,
+                    ..quick()
+                },
+                None,
+            )
+            .unwrap(),
+        );
         let mut tasks = Vec::new();
         for _ in 0..12 {
             let (h, u) = (http.clone(), format!("{base}/x"));
-            tasks.push(tokio::spawn(async move { h.send(&Request::get(u)).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                h.send(&Request::get(u)).await.unwrap()
+            }));
         }
         for t in tasks {
             t.await.unwrap();
         }
         let m = max.load(Ordering::SeqCst);
-        assert!(m <= 3 && m >= 2, "max concurrent {m}");
+        assert!((2..=3).contains(&m), "max concurrent {m}");
     }
 
     #[tokio::test]
@@ -425,11 +553,24 @@ mod tests {
         req.auth = true;
         http.send(&req).await.unwrap();
         // A MAST host: the token goes.
-        let http = Http::new(HttpConfig { mast_hosts: vec![host], ..quick() }, Some(token)).unwrap();
+        let http = Http::new(
+            HttpConfig {
+                mast_hosts: vec![host],
+                ..quick()
+            },
+            Some(token),
+        )
+        .unwrap();
         http.send(&req).await.unwrap();
         let heads = seen.lock().unwrap().clone();
         assert!(!heads[0].contains("s3cret"), "{}", heads[0]);
-        assert!(heads[1].to_ascii_lowercase().contains("authorization: token s3cret-token-value"), "{}", heads[1]);
+        assert!(
+            heads[1]
+                .to_ascii_lowercase()
+                .contains("authorization: token s3cret-token-value"),
+            "{}",
+            heads[1]
+        );
         assert!(!format!("{http:?}").contains("s3cret"));
     }
 
@@ -439,7 +580,14 @@ mod tests {
         let target = format!("{other}/file");
         let (base, _, _) = server(move |_| (format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), 0)).await;
         let host = base.trim_start_matches("http://").to_string();
-        let http = Http::new(HttpConfig { mast_hosts: vec![host], ..quick() }, Some(Token::new("s3cret"))).unwrap();
+        let http = Http::new(
+            HttpConfig {
+                mast_hosts: vec![host],
+                ..quick()
+            },
+            Some(Token::new("s3cret")),
+        )
+        .unwrap();
         let mut req = Request::get(format!("{base}/start"));
         req.auth = true;
         let r = http.send(&req).await.unwrap();
@@ -449,13 +597,24 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded_and_honours_retry_after() {
-        let http = Http::new(HttpConfig { backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), ..HttpConfig::default() }, None).unwrap();
+        let http = Http::new(
+            HttpConfig {
+                backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                ..HttpConfig::default()
+            },
+            None,
+        )
+        .unwrap();
         for attempt in 1..10 {
             let d = http.backoff(attempt, None);
             assert!(d <= Duration::from_secs(2));
         }
         assert!(http.backoff(1, Some(Duration::from_secs(1))) >= Duration::from_secs(1));
-        assert_eq!(http.backoff(1, Some(Duration::from_secs(100))), Duration::from_secs(2));
+        assert_eq!(
+            http.backoff(1, Some(Duration::from_secs(100))),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

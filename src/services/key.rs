@@ -57,10 +57,16 @@ mod tests {
     fn key_ignores_key_order_but_not_values() {
         let a = json!({"service": "Mast.Caom.Filtered", "params": {"columns": "*", "filters": [{"paramName": "obs_collection", "values": ["JWST"]}]}, "page": 1});
         let b = json!({"page": 1, "params": {"filters": [{"values": ["JWST"], "paramName": "obs_collection"}], "columns": "*"}, "service": "Mast.Caom.Filtered"});
-        assert_eq!(request_key("https://mast.stsci.edu/api/v0/invoke", &a), request_key("https://mast.stsci.edu/api/v0/invoke", &b));
+        assert_eq!(
+            request_key("https://mast.stsci.edu/api/v0/invoke", &a),
+            request_key("https://mast.stsci.edu/api/v0/invoke", &b)
+        );
         let c = json!({"service": "Mast.Caom.Filtered", "params": {"columns": "*", "filters": [{"paramName": "obs_collection", "values": ["HST"]}]}, "page": 1});
         assert_ne!(request_key("u", &a), request_key("u", &c));
         assert_ne!(request_key("u", &a), request_key("v", &a));
-        assert_eq!(canonical_json(&json!({"b": [1, {"d": 2, "c": 3}], "a": "x"})), r#"{"a":"x","b":[1,{"c":3,"d":2}]}"#);
+        assert_eq!(
+            canonical_json(&json!({"b": [1, {"d": 2, "c": 3}], "a": "x"})),
+            r#"{"a":"x","b":[1,{"c":3,"d":2}]}"#
+        );
     }
 }

@@ -664,6 +664,13 @@ impl<'a> Validator<'a> {
                 let from_id = from(self, "from", &a.from, &mut inputs);
                 Op::Assert(self.assert_op(a, from_id, &at, &mut colrefs, &mut refs))
             }
+            RawStep::Mashup(ms) => {
+                let for_each = ms
+                    .for_each
+                    .as_ref()
+                    .map(|f| from(self, "for_each", f, &mut inputs));
+                Op::Mashup(self.mashup_op(ms, for_each, &at, &mut colrefs, &mut refs))
+            }
         };
         let mut deps: Vec<StepId> = inputs
             .iter()
@@ -1065,6 +1072,138 @@ impl<'a> Validator<'a> {
         }
     }
 
+    fn mashup_op(
+        &mut self,
+        ms: &raw::MashupStep,
+        for_each: Option<StepId>,
+        at: &dyn Fn(&str) -> Vec<Seg>,
+        colrefs: &mut Vec<ColRef>,
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) -> MashupOp {
+        if ms.service.trim().is_empty() {
+            self.err(
+                Problem::new(
+                    "bad_value",
+                    "`service` is empty",
+                    self.span_value(&at("service")),
+                )
+                .help("name a Mashup service, e.g. `Mast.Caom.Filtered`"),
+            );
+        }
+        let batch = ms.batch.unwrap_or(1);
+        if ms.batch.is_some() && for_each.is_none() {
+            self.err(
+                Problem::new(
+                    "batch_without_for_each",
+                    "`batch` needs `for_each`",
+                    self.span_key(&at("batch")),
+                )
+                .help("add `for_each: STEP` to send one request per batch of its rows"),
+            );
+        }
+        if batch == 0 {
+            self.err(
+                Problem::new(
+                    "bad_value",
+                    "`batch` must be at least 1",
+                    self.span_value(&at("batch")),
+                )
+                .label("zero"),
+            );
+        }
+        if !ms.carry.is_empty() && batch != 1 {
+            self.err(
+                Problem::new(
+                    "carry_with_batch",
+                    "`carry` copies one row's columns and needs `batch: 1`",
+                    self.span_key(&at("carry")),
+                )
+                .help("remove `batch`, or `carry`"),
+            );
+        }
+        if !ms.carry.is_empty() && for_each.is_none() {
+            self.err(Problem::new(
+                "carry_without_for_each",
+                "`carry` needs `for_each`",
+                self.span_key(&at("carry")),
+            ));
+        }
+        for (i, c) in ms.carry.iter().enumerate() {
+            colrefs.push(ColRef {
+                name: c.clone(),
+                path: vec_with(&at("carry"), Seg::Index(i)),
+                at_key: false,
+            });
+        }
+        let deadline = match ms.deadline.as_deref() {
+            None => std::time::Duration::from_secs(600),
+            Some(d) => match parse_duration(d) {
+                Some(x) => x,
+                None => {
+                    self.err(
+                        Problem::new(
+                            "bad_value",
+                            format!("`{d}` is not a duration"),
+                            self.span_value(&at("deadline")),
+                        )
+                        .help("write e.g. `90s`, `10m` or `1h`"),
+                    );
+                    std::time::Duration::from_secs(600)
+                }
+            },
+        };
+        let mut strings = Vec::new();
+        json_strings(&ms.params, &mut at("params"), &mut strings);
+        for (text, path) in strings {
+            if !template::is_template(&text) {
+                continue;
+            }
+            match template::references(&text) {
+                Ok(found) => {
+                    for r in found {
+                        match (r.root.as_str(), &r.name) {
+                            ("row" | "batch", _) if for_each.is_none() => self.err(
+                                Problem::new(
+                                    "undefined_variable",
+                                    format!(
+                                        "`{}` is defined only in a step with `for_each`",
+                                        r.root
+                                    ),
+                                    self.span_value(&path),
+                                )
+                                .label("undefined")
+                                .help("add `for_each: STEP`"),
+                            ),
+                            ("row", Some(col)) => colrefs.push(ColRef {
+                                name: col.clone(),
+                                path: path.clone(),
+                                at_key: false,
+                            }),
+                            ("row" | "batch", _) => {}
+                            _ => refs.push((r, path.clone())),
+                        }
+                    }
+                }
+                Err(e) => self.err(
+                    Problem::new(
+                        "bad_template",
+                        format!("template error: {e}"),
+                        self.span_value(&path),
+                    )
+                    .label("in this template"),
+                ),
+            }
+        }
+        MashupOp {
+            service: ms.service.clone(),
+            params: ms.params.clone(),
+            for_each,
+            batch: batch.max(1) as usize,
+            carry: ms.carry.clone(),
+            deadline,
+        }
+    }
+
     /// Check template/expression references; return the steps they read.
     fn check_refs(
         &mut self,
@@ -1390,6 +1529,46 @@ impl<'a> Validator<'a> {
         }
         out
     }
+}
+
+/// Every string leaf of a JSON value with its path.
+fn json_strings(v: &serde_json::Value, path: &mut Vec<Seg>, out: &mut Vec<(String, Vec<Seg>)>) {
+    match v {
+        serde_json::Value::String(s) => out.push((s.clone(), path.clone())),
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                path.push(Seg::Index(i));
+                json_strings(x, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k2, x) in m {
+                path.push(Seg::Key(k2.clone()));
+                json_strings(x, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `90s`, `10m`, `1h`, `500ms`, or bare seconds.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let x: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => x,
+        "ms" => x / 1000.0,
+        "m" | "min" => x * 60.0,
+        "h" => x * 3600.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0).then(|| std::time::Duration::from_secs_f64(secs))
 }
 
 /// A template with its `{{ }}` and `{% %}` segments removed.
@@ -1739,6 +1918,7 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
             }));
             Some(out)
         }
+        Op::Mashup(_) => None,
         Op::Group { by, aggregates, .. } => {
             let _ = rs;
             Some(

@@ -137,6 +137,27 @@ pub enum Op {
         aggregates: Vec<(String, Agg)>,
     },
     Assert(AssertOp),
+    Mashup(MashupOp),
+}
+
+/// A Mashup call, possibly fanned out over an upstream table.
+#[derive(Debug, Clone)]
+pub struct MashupOp {
+    pub service: String,
+    /// Params as MAST takes them; string leaves may be templates.
+    pub params: serde_json::Value,
+    /// The table whose rows drive one request each (per `batch` rows).
+    pub for_each: Option<StepId>,
+    pub batch: usize,
+    pub carry: Vec<String>,
+    pub deadline: std::time::Duration,
+}
+
+impl Op {
+    /// Whether the step talks to an archive (runs async, counts requests).
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Op::Mashup(_))
+    }
 }
 
 /// Where a `table` step's rows come from.

@@ -1,0 +1,308 @@
+//! The MAST Mashup client (`/api/v0/invoke`).
+//!
+//! Encodes requests as real clients do (form field `request=` with
+//! percent-encoded JSON), polls `EXECUTING` replies with backoff up to a
+//! deadline, fetches every page and checks the total against `rowsFiltered`
+//! (never the silent 50,000-row cap), turns `ERROR` into an error quoting the
+//! server, and normalises the rows into a [`Table`] through
+//! [`crate::table::normalize`].
+
+use super::http::{Http, HttpError, Request};
+use super::key::request_key;
+use crate::table::column::ColumnBuilder;
+use crate::table::normalize::{declared_type, json_cell};
+use crate::table::{Column, DataType, Table};
+use crate::wire::{MashupRequest, MashupResponse, Status};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Errors of a Mashup call.
+#[derive(Debug, Error)]
+pub enum MashupError {
+    #[error("MAST {service} returned ERROR: {msg}")]
+    Service { service: String, msg: String },
+    #[error(
+        "MAST {service} was still EXECUTING after {waited:?} (deadline); raise the step's `deadline` or narrow the query"
+    )]
+    Deadline { service: String, waited: Duration },
+    #[error("MAST {service}: {source}")]
+    Http {
+        service: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error("MAST {service} sent a response that is not a Mashup JSON envelope: {detail}")]
+    Malformed { service: String, detail: String },
+    #[error(
+        "MAST {service} reported {expected} matching rows but {got} arrived over {pages} page(s); refusing an incomplete result"
+    )]
+    Incomplete {
+        service: String,
+        expected: u64,
+        got: u64,
+        pages: u64,
+    },
+}
+
+/// Polling and paging settings.
+#[derive(Debug, Clone)]
+pub struct MashupConfig {
+    /// `.../api/v0/invoke`.
+    pub invoke_url: String,
+    pub pagesize: u64,
+    /// First wait after an EXECUTING reply; doubles up to `poll_max`.
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+}
+
+impl MashupConfig {
+    pub fn for_base(base_url: &str) -> Self {
+        Self {
+            invoke_url: format!("{}/api/v0/invoke", base_url.trim_end_matches('/')),
+            pagesize: 50_000,
+            poll_initial: Duration::from_millis(250),
+            poll_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A complete result.
+#[derive(Debug)]
+pub struct Fetched {
+    pub table: Table,
+    /// HTTP requests sent (pages, polls and retries).
+    pub requests: u64,
+    pub pages: u64,
+    /// Canonical key of the request (page 1), for caches and lock files.
+    pub key: String,
+}
+
+/// A Mashup client sharing the polite HTTP layer.
+#[derive(Debug, Clone)]
+pub struct Mashup {
+    http: Arc<Http>,
+    config: MashupConfig,
+}
+
+impl Mashup {
+    pub fn new(http: Arc<Http>, config: MashupConfig) -> Self {
+        Self { http, config }
+    }
+
+    pub fn config(&self) -> &MashupConfig {
+        &self.config
+    }
+
+    /// Invoke `service` with `params`, fetching every page, within `deadline`.
+    /// `data` is the upload payload (crossmatch).
+    pub async fn invoke(
+        &self,
+        service: &str,
+        params: Value,
+        data: Option<Value>,
+        deadline: Duration,
+    ) -> Result<Fetched, MashupError> {
+        let start = Instant::now();
+        let key = request_key(
+            &self.config.invoke_url,
+            &serde_json::json!({"service": service, "params": params, "data": data}),
+        );
+        let mut requests = 0u64;
+        let mut page = 1u64;
+        let mut fields: Vec<crate::wire::Field> = Vec::new();
+        let mut rows: Vec<serde_json::Map<String, Value>> = Vec::new();
+        let mut expected: Option<u64> = None;
+        loop {
+            let req = MashupRequest {
+                service: service.to_string(),
+                params: params.clone(),
+                format: Some("json".into()),
+                pagesize: Some(self.config.pagesize),
+                page: Some(page),
+                data: data.clone(),
+                // Stable across polls and pages, as astroquery does (the
+                // server's cache answers later pages from the same result).
+                cache_breaker: Some(key[..32].to_string()),
+                ..MashupRequest::default()
+            };
+            let (resp, n) = self.complete(&req, start, deadline).await?;
+            requests += n;
+            if fields.is_empty() {
+                fields = resp.fields.clone();
+            }
+            rows.extend(resp.data);
+            match resp.paging {
+                Some(p) => {
+                    expected = Some(p.rows_filtered);
+                    if p.page >= p.pages_filtered || p.pages_filtered == 0 {
+                        break;
+                    }
+                    page = p.page + 1;
+                }
+                None => break,
+            }
+        }
+        if let Some(exp) = expected {
+            if exp != rows.len() as u64 {
+                return Err(MashupError::Incomplete {
+                    service: service.into(),
+                    expected: exp,
+                    got: rows.len() as u64,
+                    pages: page,
+                });
+            }
+        }
+        Ok(Fetched {
+            table: to_table(&fields, &rows),
+            requests,
+            pages: page,
+            key,
+        })
+    }
+
+    /// Post one request until it is COMPLETE (polling EXECUTING replies).
+    async fn complete(
+        &self,
+        req: &MashupRequest,
+        start: Instant,
+        deadline: Duration,
+    ) -> Result<(MashupResponse, u64), MashupError> {
+        let body = serde_json::to_string(req).expect("request serialises");
+        let mut wait = self.config.poll_initial;
+        let mut requests = 0u64;
+        loop {
+            let http_req = Request {
+                auth: true,
+                ..Request::post_form(
+                    self.config.invoke_url.clone(),
+                    vec![("request".into(), body.clone())],
+                )
+            };
+            let resp = self
+                .http
+                .send(&http_req)
+                .await
+                .map_err(|e| MashupError::Http {
+                    service: req.service.clone(),
+                    source: e,
+                })?;
+            requests += u64::from(resp.attempts);
+            let env: MashupResponse = match serde_json::from_slice(&resp.body) {
+                Ok(e) => e,
+                Err(e) => {
+                    let excerpt: String = String::from_utf8_lossy(&resp.body)
+                        .chars()
+                        .take(200)
+                        .collect();
+                    return Err(MashupError::Malformed {
+                        service: req.service.clone(),
+                        detail: format!("{e} (body starts: {excerpt:?})"),
+                    });
+                }
+            };
+            match env.status {
+                Status::Complete | Status::Empty => return Ok((env, requests)),
+                Status::Error => {
+                    return Err(MashupError::Service {
+                        service: req.service.clone(),
+                        msg: env.msg,
+                    });
+                }
+                Status::Executing => {
+                    if start.elapsed() + wait > deadline {
+                        return Err(MashupError::Deadline {
+                            service: req.service.clone(),
+                            waited: start.elapsed(),
+                        });
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(self.config.poll_max);
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a Mashup response as a typed table. Declared types are applied
+/// through the shared normalisation layer (numbers sent as strings, `t`/`f`,
+/// `/Date(ms)/`); MAST's `_selected_` artefact column is dropped.
+pub fn to_table(fields: &[crate::wire::Field], rows: &[serde_json::Map<String, Value>]) -> Table {
+    let mut cols = Vec::with_capacity(fields.len());
+    for f in fields.iter().filter(|f| f.name != "_selected_") {
+        let declared = declared_type(&f.type_name);
+        let ty = declared.unwrap_or_else(|| infer_json_type(rows, &f.name));
+        // A "string" column whose values are all numbers (MAST's ids) stays a string.
+        let mut b = ColumnBuilder::new(ty, rows.len());
+        let mut is_date = false;
+        for r in rows {
+            let raw = r.get(&f.name).unwrap_or(&Value::Null);
+            if let Value::String(s) = raw {
+                is_date |= s.starts_with("/Date(");
+            }
+            let v = match (ty, raw) {
+                (DataType::String, Value::Number(n)) => crate::table::Value::Str(n.to_string()),
+                _ => json_cell(raw, ty),
+            };
+            b.push(v.as_ref());
+        }
+        let mut col: Column = b.finish(f.name.clone());
+        if is_date || matches!(f.type_name.as_str(), "date" | "datetime") {
+            col.meta.xtype = Some("timestamp".into());
+        }
+        cols.push(col);
+    }
+    Table::new(cols).unwrap_or_default()
+}
+
+fn infer_json_type(rows: &[serde_json::Map<String, Value>], name: &str) -> DataType {
+    let vals: Vec<crate::table::Value> = rows
+        .iter()
+        .filter_map(|r| r.get(name))
+        .map(crate::table::Value::from_json)
+        .collect();
+    crate::table::normalize::infer_type(vals.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rows_are_normalised_by_declared_type() {
+        let fields: Vec<crate::wire::Field> = serde_json::from_value(json!([
+            {"name": "obsid", "type": "string"},
+            {"name": "calib_level", "type": "int"},
+            {"name": "t_exptime", "type": "float"},
+            {"name": "tsovisit", "type": "boolean"},
+            {"name": "date_obs", "type": "string"},
+            {"name": "_selected_", "type": "boolean"}
+        ]))
+        .unwrap();
+        let rows: Vec<serde_json::Map<String, Value>> = serde_json::from_value(json!([
+            {"obsid": 87742159, "calib_level": "2", "t_exptime": 494.46, "tsovisit": "t", "date_obs": "/Date(1654430410430)/", "_selected_": null},
+            {"obsid": "87742481", "calib_level": 3, "t_exptime": null, "tsovisit": "False", "date_obs": null}
+        ]))
+        .unwrap();
+        let t = to_table(&fields, &rows);
+        assert_eq!(
+            t.column_names().collect::<Vec<_>>(),
+            ["obsid", "calib_level", "t_exptime", "tsovisit", "date_obs"]
+        );
+        assert_eq!(t.row(0)[0], crate::table::Value::Str("87742159".into()));
+        assert_eq!(t.row(1)[1], crate::table::Value::Int(3));
+        assert_eq!(t.row(0)[3], crate::table::Value::Bool(true));
+        assert_eq!(t.row(1)[3], crate::table::Value::Bool(false));
+        assert_eq!(t.row(1)[2], crate::table::Value::Null);
+        assert_eq!(
+            t.row(0)[4],
+            crate::table::Value::Str("2022-06-05T12:00:10.430".into())
+        );
+        assert_eq!(
+            t.column("date_obs").unwrap().meta.xtype.as_deref(),
+            Some("timestamp")
+        );
+    }
+}
