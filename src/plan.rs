@@ -309,6 +309,30 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+fn describe_specs(specs: &[crate::table::filter::Spec]) -> String {
+    use crate::table::filter::Spec;
+    let one = |s: &Spec| match s {
+        Spec::Value(v) if v.is_null() => "null".to_string(),
+        Spec::Value(v) => v.as_ref().display(),
+        Spec::Range { min, max } => format!(
+            "{}..{}",
+            min.as_ref()
+                .map(|v| v.as_ref().display())
+                .unwrap_or_default(),
+            max.as_ref()
+                .map(|v| v.as_ref().display())
+                .unwrap_or_default()
+        ),
+    };
+    match specs {
+        [s] => format!("= {}", one(s)),
+        _ => format!(
+            "in [{}]",
+            specs.iter().map(one).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 /// One line saying what a step will do.
 pub fn describe(m: &Manifest, i: StepId) -> String {
     let st = &m.steps[i];
@@ -327,7 +351,7 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
                 parts.extend(
                     f.conditions
                         .iter()
-                        .map(|c| format!("{} ∈ {}", c.column, c.specs.len())),
+                        .map(|c| format!("{} {}", c.column, describe_specs(&c.specs))),
                 );
             }
             if let Some(e) = expr {

@@ -78,7 +78,7 @@ fn example_runs_and_writes_outputs_and_run_record() {
         "{ecsv}"
     );
     assert!(
-        ecsv.contains("Trappist-1,346.6223687285788,-5.041399250518333"),
+        ecsv.contains("Trappist-1,346.62236872857875,-5.041399250518333"),
         "{ecsv}"
     );
     let rec = run_json(out.path());

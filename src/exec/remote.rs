@@ -6,7 +6,7 @@ use super::{Observer, StepError};
 use crate::services::mashup::Mashup;
 use crate::table::{Column, Table, ops};
 use crate::template::{Context, row_value};
-use crate::validate::{MashupOp, Op};
+use crate::validate::{CaomCriterion, CaomQuery, MashupOp, Op};
 use serde_json::Value as J;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,7 +85,11 @@ async fn mashup(
     let rows_done = Arc::new(AtomicU64::new(0));
     let mut set: JoinSet<Result<(usize, Table), StepError>> = JoinSet::new();
     for part in parts {
-        let params = render_params(&op.params, ctx, part.rows.as_ref())?;
+        let part_ctx = part_context(ctx, part.rows.as_ref());
+        let params = match &op.caom {
+            Some(q) => caom_params(q, &part_ctx)?,
+            None => render_json(&op.params, &part_ctx)?,
+        };
         let (client, service, deadline, carry) = (
             client.clone(),
             op.service.clone(),
@@ -132,6 +136,10 @@ async fn mashup(
     } else {
         ops::union(&tables)?
     };
+    let table = match &op.caom {
+        Some(q) if q.count => count_table(table, q.max)?,
+        _ => table,
+    };
     let mut local = LocalResult::from_table(table);
     if op.for_each.is_some() {
         local.notes.push(format!(
@@ -164,10 +172,9 @@ fn add_carried(t: &mut Table, batch: &Table, carry: &[String]) -> Result<(), Ste
     Ok(())
 }
 
-/// Render every string leaf of the params; `row` and `batch` describe the
-/// driving rows. A leaf that is exactly one template yielding a number stays a
-/// number.
-fn render_params(params: &J, ctx: &Context, rows: Option<&Table>) -> Result<J, StepError> {
+/// The template context of one request: `row` and `batch` describe the
+/// driving rows.
+fn part_context(ctx: &Context, rows: Option<&Table>) -> Context {
     let mut ctx = ctx.clone();
     if let Some(b) = rows {
         if b.num_rows() > 0 {
@@ -175,7 +182,110 @@ fn render_params(params: &J, ctx: &Context, rows: Option<&Table>) -> Result<J, S
         }
         ctx.set("batch", crate::template::table_value(Arc::new(b.clone())));
     }
-    render_json(params, &ctx)
+    ctx
+}
+
+/// Mashup params of a CAOM search, after rendering templates (astroquery's
+/// filter rules; position converted to degrees).
+fn caom_params(q: &CaomQuery, ctx: &Context) -> Result<J, StepError> {
+    use crate::services::caom::{self, Criterion};
+    let mut filters = Vec::new();
+    for (col, c) in &q.criteria {
+        let crit = match c {
+            CaomCriterion::Values(v) => Criterion::Values(
+                v.iter()
+                    .map(|x| render_json(x, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            CaomCriterion::Range { min, max } => {
+                let num = |v: &Option<J>| -> Result<Option<f64>, StepError> {
+                    match v.as_ref().map(|x| render_json(x, ctx)).transpose()? {
+                        None | Some(J::Null) => Ok(None),
+                        Some(J::Number(n)) => Ok(n.as_f64()),
+                        Some(J::String(s)) => s.trim().parse().map(Some).map_err(|_| {
+                            StepError::Invalid(format!("criterion `{col}`: `{s}` is not a number"))
+                        }),
+                        Some(other) => Err(StepError::Invalid(format!(
+                            "criterion `{col}`: `{other}` is not a number"
+                        ))),
+                    }
+                };
+                Criterion::Range {
+                    min: num(min)?,
+                    max: num(max)?,
+                }
+            }
+        };
+        filters.push(caom::filter(col, &crit).map_err(StepError::Invalid)?);
+    }
+    let mut params = serde_json::Map::new();
+    params.insert("columns".into(), J::String(q.columns.clone()));
+    params.insert("filters".into(), J::Array(filters));
+    if let Some((ra, dec, radius)) = &q.position {
+        let r = |t: &str| ctx.render(t).map_err(StepError::Template);
+        let (ra_t, dec_t, rad_t) = (r(ra)?, r(dec)?, r(radius)?);
+        let ra = caom::parse_ra(&ra_t).ok_or_else(|| {
+            StepError::Invalid(format!(
+                "position ra `{ra_t}` is not valid (degrees or hh:mm:ss)"
+            ))
+        })?;
+        let dec = caom::parse_dec(&dec_t).ok_or_else(|| {
+            StepError::Invalid(format!(
+                "position dec `{dec_t}` is not valid (degrees or dd:mm:ss)"
+            ))
+        })?;
+        let radius = crate::table::expr::parse_angle(&rad_t).ok_or_else(|| {
+            StepError::Invalid(format!(
+                "position radius `{rad_t}` is not an angle (30s, 2m, 0.5deg)"
+            ))
+        })?;
+        params.insert(
+            "position".into(),
+            J::String(caom::position(ra, dec, radius)),
+        );
+    }
+    Ok(J::Object(params))
+}
+
+/// COUNT_BIG's `Column1` as an int column `count`, one row per request;
+/// fails above `max`.
+fn count_table(t: Table, max: Option<u64>) -> Result<Table, StepError> {
+    let counts = match t.index_of("Column1") {
+        Some(i) => t.columns()[i]
+            .cast(crate::table::DataType::Int)?
+            .renamed("count"),
+        None if t.num_rows() == 0 => Column::empty("count", crate::table::DataType::Int),
+        None => {
+            return Err(StepError::Service(
+                "COUNT_BIG(*) answer has no `Column1`".into(),
+            ));
+        }
+    };
+    let mut out = Table::new(vec![counts])?;
+    for c in t.columns().iter().filter(|c| c.name != "Column1") {
+        out.push_column(c.clone())?;
+    }
+    if let Some(max) = max {
+        let over: Vec<i64> = out
+            .column("count")?
+            .iter()
+            .filter_map(|v| {
+                if let crate::table::ValueRef::Int(n) = v {
+                    Some(n)
+                } else {
+                    None
+                }
+            })
+            .filter(|n| *n as u64 > max)
+            .collect();
+        if !over.is_empty() {
+            return Err(StepError::Invalid(format!(
+                "{} observations match, more than `max: {max}`; refusing to fetch them (narrow the search or raise `max`)",
+                over.iter().max().unwrap_or(&0)
+            )));
+        }
+    }
+    Ok(out)
 }
 
 fn render_json(v: &J, ctx: &Context) -> Result<J, StepError> {

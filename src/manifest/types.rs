@@ -130,6 +130,11 @@ pub enum RawStep {
     /// Call any MAST Mashup service with raw params, optionally once per row
     /// (or batch of rows) of an upstream table.
     Mashup(MashupStep),
+    /// Search CAOM observations by criteria and/or position (Mast.Caom.Filtered,
+    /// Mast.Caom.Filtered.Position), every page fetched.
+    Caom(CaomStep),
+    /// Count matching CAOM observations (COUNT_BIG), optionally refusing more than `max`.
+    Count(CaomStep),
 }
 
 impl RawStep {
@@ -150,6 +155,8 @@ impl RawStep {
             RawStep::Group(_) => "group",
             RawStep::Assert(_) => "assert",
             RawStep::Mashup(_) => "mashup",
+            RawStep::Caom(_) => "caom",
+            RawStep::Count(_) => "count",
         }
     }
 
@@ -174,6 +181,7 @@ impl RawStep {
             RawStep::Group(s) => c!(s),
             RawStep::Assert(s) => c!(s),
             RawStep::Mashup(s) => c!(s),
+            RawStep::Caom(s) | RawStep::Count(s) => c!(s),
         }
     }
 }
@@ -589,6 +597,64 @@ pub struct MashupStep {
     #[serde(default)]
     pub carry: Vec<String>,
     /// Give up waiting for an EXECUTING query after this long: `90s`, `10m`, `1h` (default 10m).
+    #[serde(default)]
+    pub deadline: Option<String>,
+}
+
+/// A CAOM criterion: a value, a list of values (any matches), or a range.
+/// `*` wildcards become MAST's freeText; strings may use templates.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CriterionSpec {
+    // Order matters: serde reads `[2, 3]` as a struct too, so lists first.
+    Many(Vec<Scalar>),
+    Range(RangeSpec),
+    One(Scalar),
+}
+
+/// A cone: footprints intersecting it match.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionSpec {
+    /// Degrees (`346.62`) or sexagesimal hours (`"23:06:29.37"`); may use templates.
+    pub ra: Scalar,
+    /// Degrees (`-5.04`) or sexagesimal degrees (`"-05:02:29.0"`); may use templates.
+    pub dec: Scalar,
+    /// `30s`, `2m`, `0.5deg`, or degrees (default `0.2deg`, as MAST's).
+    #[serde(default)]
+    pub radius: Option<Scalar>,
+}
+
+/// `caom` and `count` steps.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaomStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// `column: value | [values] | {min, max}` on CAOM observation columns,
+    /// e.g. `obs_collection: JWST`, `instrument_name: "NIRCAM*"`,
+    /// `t_exptime: {min: 100}`. Criteria are ANDed; values ORed.
+    #[serde(default)]
+    pub criteria: IndexMap<String, CriterionSpec>,
+    /// Search a cone around a position.
+    #[serde(default)]
+    pub position: Option<PositionSpec>,
+    /// Columns to return (all when omitted). `caom` only.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Run once per row of this step (templates read `{{ row.COL }}`).
+    #[serde(default)]
+    pub for_each: Option<String>,
+    /// Columns of the driving row copied into each result row.
+    #[serde(default)]
+    pub carry: Vec<String>,
+    /// `count` only: fail when more observations match than this (a guard
+    /// before fetching them).
+    #[serde(default)]
+    pub max: Option<u64>,
+    /// Give up waiting for an EXECUTING query after this long (default 10m).
     #[serde(default)]
     pub deadline: Option<String>,
 }

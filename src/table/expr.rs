@@ -151,7 +151,14 @@ pub fn parse_sexagesimal(s: &str, hours: bool) -> Option<f64> {
         }
         v += x / 60f64.powi(i as i32);
     }
-    let v = if hours { v * 15.0 } else { v };
+    // astropy converts hourangle to degrees through radians, with the factor
+    // (15π/180)/(π/180) = 14.999999999999998; using the same factor makes our
+    // degrees bit-identical to the notebooks' `Angle(RA + ' hours').degree`.
+    let v = if hours {
+        v * ((15.0 * std::f64::consts::PI / 180.0) / (std::f64::consts::PI / 180.0))
+    } else {
+        v
+    };
     Some(if neg { -v } else { v })
 }
 

@@ -38,6 +38,13 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         loaded,
         problems: loaded.problems.clone(),
         names: loaded.raw.steps.keys().cloned().collect(),
+        index: loaded
+            .raw
+            .steps
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect(),
         base_dir: opts.base_dir.clone(),
     };
     if loaded.raw.version != 1 {
@@ -91,6 +98,8 @@ struct Validator<'a> {
     loaded: &'a Loaded,
     problems: Problems,
     names: Vec<String>,
+    /// Step name → position (references are resolved in O(1)).
+    index: std::collections::HashMap<String, usize>,
     base_dir: PathBuf,
 }
 
@@ -287,7 +296,7 @@ impl<'a> Validator<'a> {
 
     /// Resolve a step reference written at `path`.
     fn step_ref(&mut self, name: &str, path: &[Seg], me: usize) -> Option<StepId> {
-        match self.names.iter().position(|n| n == name) {
+        match self.index.get(name).copied() {
             Some(i) if i == me => {
                 self.err(
                     Problem::new(
@@ -670,6 +679,14 @@ impl<'a> Validator<'a> {
                     .as_ref()
                     .map(|f| from(self, "for_each", f, &mut inputs));
                 Op::Mashup(self.mashup_op(ms, for_each, &at, &mut colrefs, &mut refs))
+            }
+            RawStep::Caom(cs) | RawStep::Count(cs) => {
+                let for_each = cs
+                    .for_each
+                    .as_ref()
+                    .map(|f| from(self, "for_each", f, &mut inputs));
+                let count = matches!(rs, RawStep::Count(_));
+                Op::Mashup(self.caom_op(cs, count, for_each, &at, &mut colrefs, &mut refs))
             }
         };
         let mut deps: Vec<StepId> = inputs
@@ -1155,44 +1172,7 @@ impl<'a> Validator<'a> {
         let mut strings = Vec::new();
         json_strings(&ms.params, &mut at("params"), &mut strings);
         for (text, path) in strings {
-            if !template::is_template(&text) {
-                continue;
-            }
-            match template::references(&text) {
-                Ok(found) => {
-                    for r in found {
-                        match (r.root.as_str(), &r.name) {
-                            ("row" | "batch", _) if for_each.is_none() => self.err(
-                                Problem::new(
-                                    "undefined_variable",
-                                    format!(
-                                        "`{}` is defined only in a step with `for_each`",
-                                        r.root
-                                    ),
-                                    self.span_value(&path),
-                                )
-                                .label("undefined")
-                                .help("add `for_each: STEP`"),
-                            ),
-                            ("row", Some(col)) => colrefs.push(ColRef {
-                                name: col.clone(),
-                                path: path.clone(),
-                                at_key: false,
-                            }),
-                            ("row" | "batch", _) => {}
-                            _ => refs.push((r, path.clone())),
-                        }
-                    }
-                }
-                Err(e) => self.err(
-                    Problem::new(
-                        "bad_template",
-                        format!("template error: {e}"),
-                        self.span_value(&path),
-                    )
-                    .label("in this template"),
-                ),
-            }
+            self.template_refs(&text, &path, for_each.is_some(), colrefs, refs);
         }
         MashupOp {
             service: ms.service.clone(),
@@ -1201,6 +1181,275 @@ impl<'a> Validator<'a> {
             batch: batch.max(1) as usize,
             carry: ms.carry.clone(),
             deadline,
+            caom: None,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn caom_op(
+        &mut self,
+        cs: &raw::CaomStep,
+        count: bool,
+        for_each: Option<StepId>,
+        at: &dyn Fn(&str) -> Vec<Seg>,
+        colrefs: &mut Vec<ColRef>,
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) -> MashupOp {
+        use crate::services::caom;
+        let mut texts: Vec<(String, Vec<Seg>)> = Vec::new();
+        let mut criteria = Vec::new();
+        for (col, spec) in &cs.criteria {
+            let p = vec_with(&at("criteria"), k(col));
+            let Some(field) = caom::field(col) else {
+                self.err(
+                    Problem::new(
+                        "unknown_column",
+                        caom::unknown_column(col),
+                        self.span_key(&p),
+                    )
+                    .label("not a CAOM column")
+                    .help(format!(
+                        "CAOM columns: {}",
+                        caom::names().collect::<Vec<_>>().join(", ")
+                    )),
+                );
+                continue;
+            };
+            let crit = match spec {
+                raw::CriterionSpec::Range(r) => {
+                    if !field.continuous {
+                        self.err(
+                            Problem::new(
+                                "bad_criterion",
+                                format!(
+                                    "`{col}` is not continuous; give a value or a list of values"
+                                ),
+                                self.span_value(&p),
+                            )
+                            .label("range on a discrete column")
+                            .help(format!("e.g. `{col}: [2, 3]`")),
+                        );
+                    }
+                    CaomCriterion::Range {
+                        min: r.min.as_ref().map(scalar_json),
+                        max: r.max.as_ref().map(scalar_json),
+                    }
+                }
+                raw::CriterionSpec::Many(v) => {
+                    CaomCriterion::Values(v.iter().map(scalar_json).collect())
+                }
+                raw::CriterionSpec::One(v) => CaomCriterion::Values(vec![scalar_json(v)]),
+            };
+            if let CaomCriterion::Values(v) = &crit {
+                if field.continuous && v.len() != 2 {
+                    self.err(
+                        Problem::new(
+                            "bad_criterion",
+                            format!("`{col}` is continuous: give a range"),
+                            self.span_value(&p),
+                        )
+                        .label("needs a range")
+                        .help(format!(
+                            "write `{col}: {{min: a, max: b}}` (either end optional) or `[a, b]`"
+                        )),
+                    );
+                }
+                let wild = v
+                    .iter()
+                    .filter(|x| x.as_str().is_some_and(|s| s.contains(['*', '%'])))
+                    .count();
+                if wild > 1 {
+                    self.err(Problem::new("bad_criterion", format!("`{col}` has {wild} wildcard values; MAST takes one pattern per column"), self.span_value(&p)).help("split the search into two steps and `union` them"));
+                }
+                for (i, x) in v.iter().enumerate() {
+                    if let Some(t) = x.as_str() {
+                        let vp = if matches!(spec, raw::CriterionSpec::Many(_)) {
+                            vec_with(&p, Seg::Index(i))
+                        } else {
+                            p.clone()
+                        };
+                        texts.push((t.to_string(), vp));
+                    }
+                }
+            }
+            criteria.push((field.name.to_string(), crit));
+        }
+        let position = cs.position.as_ref().map(|pos| {
+            let p = at("position");
+            let ra = scalar_text(&pos.ra);
+            let dec = scalar_text(&pos.dec);
+            let radius = pos.radius.as_ref().map(scalar_text).unwrap_or_else(|| "0.2deg".into());
+            for (name, text, check) in [("ra", &ra, 0u8), ("dec", &dec, 1), ("radius", &radius, 2)] {
+                let vp = vec_with(&p, k(name));
+                if template::is_template(text) {
+                    texts.push((text.clone(), vp));
+                    continue;
+                }
+                let ok = match check {
+                    0 => crate::services::caom::parse_ra(text).is_some(),
+                    1 => crate::services::caom::parse_dec(text).is_some(),
+                    _ => crate::table::expr::parse_angle(text).is_some(),
+                };
+                if !ok {
+                    let help = match check {
+                        0 => "give degrees (346.62) or hours:minutes:seconds (\"23:06:29.37\")",
+                        1 => "give degrees (-5.04) or degrees:arcmin:arcsec (\"-05:02:29.0\") within ±90",
+                        _ => "give an angle like 30s, 2m, 0.5deg, or degrees",
+                    };
+                    self.err(Problem::new("bad_position", format!("position {name} `{text}` is not valid"), self.span_value(&vp)).help(help));
+                }
+            }
+            (ra, dec, radius)
+        });
+        if criteria.is_empty() && position.is_none() {
+            self.err(
+                Problem::new(
+                    "empty_search",
+                    "a CAOM search needs `criteria` or a `position`",
+                    self.span_key(&at("criteria")[..2]),
+                )
+                .help("add e.g. `criteria: {obs_collection: JWST, proposal_id: \"1073\"}`"),
+            );
+        }
+        let columns = match (&cs.columns, count) {
+            (_, true) => "COUNT_BIG(*)".to_string(),
+            (Some(cols), false) => {
+                for (i, c) in cols.iter().enumerate() {
+                    if caom::field(c).is_none() && c != "distance" {
+                        self.err(
+                            Problem::new(
+                                "unknown_column",
+                                caom::unknown_column(c),
+                                self.span_value(&vec_with(&at("columns"), Seg::Index(i))),
+                            )
+                            .label("not a CAOM column"),
+                        );
+                    }
+                }
+                cols.join(",")
+            }
+            (None, false) => "*".to_string(),
+        };
+        if cs.columns.is_some() && count {
+            self.err(
+                Problem::new(
+                    "bad_key",
+                    "`columns` has no meaning for a count",
+                    self.span_key(&at("columns")),
+                )
+                .help("remove `columns`"),
+            );
+        }
+        if cs.max.is_some() && !count {
+            self.err(
+                Problem::new(
+                    "bad_key",
+                    "`max` is a guard of `count` steps",
+                    self.span_key(&at("max")),
+                )
+                .help("use a `count` step with `max`, and make this step `needs:` it"),
+            );
+        }
+        if !cs.carry.is_empty() && for_each.is_none() {
+            self.err(Problem::new(
+                "carry_without_for_each",
+                "`carry` needs `for_each`",
+                self.span_key(&at("carry")),
+            ));
+        }
+        for (i, c) in cs.carry.iter().enumerate() {
+            colrefs.push(ColRef {
+                name: c.clone(),
+                path: vec_with(&at("carry"), Seg::Index(i)),
+                at_key: false,
+            });
+        }
+        for (text, path) in texts {
+            self.template_refs(&text, &path, for_each.is_some(), colrefs, refs);
+        }
+        let deadline = self.deadline(cs.deadline.as_deref(), &at("deadline"));
+        MashupOp {
+            service: if position.is_some() {
+                "Mast.Caom.Filtered.Position".into()
+            } else {
+                "Mast.Caom.Filtered".into()
+            },
+            params: serde_json::Value::Null,
+            for_each,
+            batch: 1,
+            carry: cs.carry.clone(),
+            deadline,
+            caom: Some(CaomQuery {
+                criteria,
+                position,
+                columns,
+                count,
+                max: cs.max,
+            }),
+        }
+    }
+
+    fn deadline(&mut self, d: Option<&str>, path: &[Seg]) -> std::time::Duration {
+        match d {
+            None => std::time::Duration::from_secs(600),
+            Some(d) => parse_duration(d).unwrap_or_else(|| {
+                self.err(
+                    Problem::new(
+                        "bad_value",
+                        format!("`{d}` is not a duration"),
+                        self.span_value(path),
+                    )
+                    .help("write e.g. `90s`, `10m` or `1h`"),
+                );
+                std::time::Duration::from_secs(600)
+            }),
+        }
+    }
+
+    /// Check a template inside an archive step's params: `row`/`batch` need
+    /// `for_each`; `row.COL` must be a column of the driving table.
+    fn template_refs(
+        &mut self,
+        text: &str,
+        path: &[Seg],
+        has_for_each: bool,
+        colrefs: &mut Vec<ColRef>,
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) {
+        if !template::is_template(text) {
+            return;
+        }
+        match template::references(text) {
+            Ok(found) => {
+                for r in found {
+                    match (r.root.as_str(), &r.name) {
+                        ("row" | "batch", _) if !has_for_each => self.err(
+                            Problem::new(
+                                "undefined_variable",
+                                format!("`{}` is defined only in a step with `for_each`", r.root),
+                                self.span_value(path),
+                            )
+                            .label("undefined")
+                            .help("add `for_each: STEP`"),
+                        ),
+                        ("row", Some(col)) => colrefs.push(ColRef {
+                            name: col.clone(),
+                            path: path.to_vec(),
+                            at_key: false,
+                        }),
+                        ("row" | "batch", _) => {}
+                        _ => refs.push((r, path.to_vec())),
+                    }
+                }
+            }
+            Err(e) => self.err(
+                Problem::new(
+                    "bad_template",
+                    format!("template error: {e}"),
+                    self.span_value(path),
+                )
+                .label("in this template"),
+            ),
         }
     }
 
@@ -1251,7 +1500,7 @@ impl<'a> Validator<'a> {
                         );
                     }
                 }
-                ("steps", Some(n)) => match self.names.iter().position(|x| x == n) {
+                ("steps", Some(n)) => match self.index.get(n).copied() {
                     Some(i) if i == me => self.err(
                         Problem::new(
                             "cycle",
@@ -1406,7 +1655,7 @@ impl<'a> Validator<'a> {
         let mut paths: Vec<(String, Span)> = Vec::new();
         for (i, o) in self.loaded.raw.outputs.iter().enumerate() {
             let base = vec![k("outputs"), Seg::Index(i)];
-            let from = self.names.iter().position(|n| *n == o.from);
+            let from = self.index.get(&o.from).copied();
             if from.is_none() {
                 let hint =
                     crate::util::did_you_mean(&o.from, self.names.iter().map(String::as_str))
@@ -1532,6 +1781,15 @@ impl<'a> Validator<'a> {
 }
 
 /// Every string leaf of a JSON value with its path.
+fn scalar_json(s: &raw::Scalar) -> serde_json::Value {
+    match s {
+        raw::Scalar::Bool(b) => serde_json::Value::Bool(*b),
+        raw::Scalar::Int(i) => serde_json::Value::from(*i),
+        raw::Scalar::Float(f) => serde_json::Value::from(*f),
+        raw::Scalar::Str(t) => serde_json::Value::String(t.clone()),
+    }
+}
+
 fn json_strings(v: &serde_json::Value, path: &mut Vec<Seg>, out: &mut Vec<(String, Vec<Seg>)>) {
     match v {
         serde_json::Value::String(s) => out.push((s.clone(), path.clone())),
@@ -1917,6 +2175,20 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
                 }
             }));
             Some(out)
+        }
+        Op::Mashup(MashupOp { caom: Some(q), .. }) if q.count => Some(vec!["count".to_string()]),
+        Op::Mashup(MashupOp {
+            caom: Some(q),
+            carry,
+            ..
+        }) => {
+            let mut cols: Vec<String> = if q.columns == "*" {
+                crate::services::caom::names().map(str::to_string).collect()
+            } else {
+                q.columns.split(',').map(str::to_string).collect()
+            };
+            cols.extend(carry.iter().cloned());
+            Some(cols)
         }
         Op::Mashup(_) => None,
         Op::Group { by, aggregates, .. } => {

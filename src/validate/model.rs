@@ -151,6 +151,33 @@ pub struct MashupOp {
     pub batch: usize,
     pub carry: Vec<String>,
     pub deadline: std::time::Duration,
+    /// A typed CAOM query whose params are built at run time (after
+    /// templates are rendered); `params` is unused then.
+    pub caom: Option<CaomQuery>,
+}
+
+/// A CAOM search compiled from a `caom` or `count` step.
+#[derive(Debug, Clone)]
+pub struct CaomQuery {
+    /// Column criteria; string leaves may be templates.
+    pub criteria: Vec<(String, CaomCriterion)>,
+    /// `(ra, dec, radius)` texts; may be templates; converted to degrees at run time.
+    pub position: Option<(String, String, String)>,
+    /// `*`, a column list, or `COUNT_BIG(*)`.
+    pub columns: String,
+    /// `count`: the result is one `count` column; fail above `max`.
+    pub count: bool,
+    pub max: Option<u64>,
+}
+
+/// One criterion.
+#[derive(Debug, Clone)]
+pub enum CaomCriterion {
+    Values(Vec<serde_json::Value>),
+    Range {
+        min: Option<serde_json::Value>,
+        max: Option<serde_json::Value>,
+    },
 }
 
 impl Op {
