@@ -440,6 +440,25 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Op::FilterProducts {
+            from,
+            filter,
+            extensions,
+            mrp_only,
+        } => {
+            let mut parts: Vec<String> = filter
+                .conditions
+                .iter()
+                .map(|c| format!("{} {}", c.column, describe_specs(&c.specs)))
+                .collect();
+            if !extensions.is_empty() {
+                parts.push(format!("extension in [{}]", extensions.join(", ")));
+            }
+            if *mrp_only {
+                parts.push("minimum recommended products".into());
+            }
+            format!("products of {} where {}", name(from), parts.join(" and "))
+        }
         Op::Mashup(x) => match x.for_each {
             Some(f) => format!("{} once per {} row(s) of {}", x.service, x.batch, name(&f)),
             None => x.service.clone(),

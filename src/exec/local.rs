@@ -100,6 +100,39 @@ pub fn run(
             ));
             r
         }
+        Op::FilterProducts {
+            filter,
+            extensions,
+            mrp_only,
+            ..
+        } => {
+            let t = input()?;
+            let mut mask = render_filter(filter, ctx)?.mask(&t)?;
+            if *mrp_only {
+                let c = t.column("productGroupDescription")?;
+                mask.iter_mut().enumerate().for_each(|(i, m)| {
+                    *m &= c.get(i).as_str() == Some("Minimum Recommended Products")
+                });
+            }
+            if !extensions.is_empty() {
+                let c = t.column("productFilename")?;
+                let exts: Vec<String> = extensions.iter().map(|e| e.to_ascii_lowercase()).collect();
+                mask.iter_mut().enumerate().for_each(|(i, m)| {
+                    *m &= c.get(i).as_str().is_some_and(|f| {
+                        let f = f.to_ascii_lowercase();
+                        exts.iter().any(|e| f.ends_with(e.as_str()))
+                    })
+                });
+            }
+            let out = t.filter_mask(&mask);
+            let mut r = LocalResult::table(out);
+            r.notes.push(format!(
+                "kept {} of {} products",
+                r.table.num_rows(),
+                t.num_rows()
+            ));
+            r
+        }
         Op::Select { columns, .. } => LocalResult::table(ops::select(&*input()?, columns)?),
         Op::Drop { columns, .. } => LocalResult::table(ops::drop(&*input()?, columns)?),
         Op::Rename { columns, .. } => LocalResult::table(ops::rename(&*input()?, columns)?),

@@ -6,7 +6,7 @@ use super::{Observer, StepError};
 use crate::services::mashup::Mashup;
 use crate::table::{Column, Table, ops};
 use crate::template::{Context, row_value};
-use crate::validate::{CaomCriterion, CaomQuery, MashupOp, Op};
+use crate::validate::{CaomCriterion, CaomQuery, MashupOp, Op, SiQuery};
 use serde_json::Value as J;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,9 +86,10 @@ async fn mashup(
     let mut set: JoinSet<Result<(usize, Table), StepError>> = JoinSet::new();
     for part in parts {
         let part_ctx = part_context(ctx, part.rows.as_ref());
-        let params = match &op.caom {
-            Some(q) => caom_params(q, &part_ctx)?,
-            None => render_json(&op.params, &part_ctx)?,
+        let params = match (&op.caom, &op.si) {
+            (Some(q), _) => caom_params(q, &part_ctx)?,
+            (None, Some(q)) => si_params(q, &part_ctx)?,
+            (None, None) => render_json(&op.params, &part_ctx)?,
         };
         let (client, service, deadline, carry) = (
             client.clone(),
@@ -140,7 +141,19 @@ async fn mashup(
         Some(q) if q.count => count_table(table, q.max)?,
         _ => table,
     };
+    let (table, dropped) = match &op.dedupe {
+        Some(key) if table.index_of(key).is_some() => {
+            ops::unique(&table, std::slice::from_ref(key), ops::Keep::First)?
+        }
+        _ => (table, 0),
+    };
     let mut local = LocalResult::from_table(table);
+    if op.dedupe.is_some() {
+        local.notes.push(format!(
+            "dropped {dropped} duplicate rows (same {})",
+            op.dedupe.as_deref().unwrap_or_default()
+        ));
+    }
     if op.for_each.is_some() {
         local.notes.push(format!(
             "{total_parts} request(s) for batches of {}",
@@ -192,11 +205,15 @@ fn caom_params(q: &CaomQuery, ctx: &Context) -> Result<J, StepError> {
     let mut filters = Vec::new();
     for (col, c) in &q.criteria {
         let crit = match c {
-            CaomCriterion::Values(v) => Criterion::Values(
-                v.iter()
-                    .map(|x| render_json(x, ctx))
-                    .collect::<Result<_, _>>()?,
-            ),
+            CaomCriterion::Values(v) => {
+                let flat = render_values(v, ctx)?;
+                if flat.is_empty() {
+                    return Err(StepError::Invalid(format!(
+                        "criterion `{col}` has no values (an empty upstream list?)"
+                    )));
+                }
+                Criterion::Values(flat)
+            }
             CaomCriterion::Range { min, max } => {
                 let num = |v: &Option<J>| -> Result<Option<f64>, StepError> {
                     match v.as_ref().map(|x| render_json(x, ctx)).transpose()? {
@@ -247,6 +264,53 @@ fn caom_params(q: &CaomQuery, ctx: &Context) -> Result<J, StepError> {
     Ok(J::Object(params))
 }
 
+/// Mashup params of an SI-keyword search: values passed as given (as the
+/// notebook's `set_params` does); ranges of ISO dates become MJD ranges on
+/// the `_mjd` twin column.
+fn si_params(q: &SiQuery, ctx: &Context) -> Result<J, StepError> {
+    let mut filters = Vec::new();
+    for (col, c) in &q.criteria {
+        let (name, values) = match c {
+            CaomCriterion::Values(v) => (col.clone(), J::Array(render_values(v, ctx)?)),
+            CaomCriterion::Range { min, max } => {
+                let r = |v: &Option<J>| v.as_ref().map(|x| render_json(x, ctx)).transpose();
+                let (min, max) = (r(min)?, r(max)?);
+                let is_date = |v: &Option<J>| {
+                    v.as_ref()
+                        .and_then(J::as_str)
+                        .is_some_and(|s| s.trim().parse::<f64>().is_err())
+                };
+                let dates = is_date(&min) || is_date(&max);
+                let conv = |v: Option<J>| -> Result<J, StepError> {
+                    match v {
+                        None => Ok(J::Null),
+                        Some(J::String(s)) if dates => crate::table::normalize::iso_to_mjd(&s)
+                            .map(J::from)
+                            .ok_or_else(|| {
+                                StepError::Invalid(format!("`{col}`: `{s}` is not an ISO date"))
+                            }),
+                        Some(J::String(s)) => s.trim().parse::<f64>().map(J::from).map_err(|_| {
+                            StepError::Invalid(format!("`{col}`: `{s}` is not a number"))
+                        }),
+                        Some(other) => Ok(other),
+                    }
+                };
+                let name = if dates && !col.ends_with("_mjd") {
+                    format!("{col}_mjd")
+                } else {
+                    col.clone()
+                };
+                (
+                    name,
+                    serde_json::json!([{"min": conv(min)?, "max": conv(max)?}]),
+                )
+            }
+        };
+        filters.push(serde_json::json!({"paramName": name, "values": values}));
+    }
+    Ok(serde_json::json!({"columns": q.columns, "filters": filters}))
+}
+
 /// COUNT_BIG's `Column1` as an int column `count`, one row per request;
 /// fails above `max`.
 fn count_table(t: Table, max: Option<u64>) -> Result<Table, StepError> {
@@ -288,6 +352,18 @@ fn count_table(t: Table, max: Option<u64>) -> Result<Table, StepError> {
     Ok(out)
 }
 
+/// Render criterion values; a value that renders to a list is spliced in.
+fn render_values(v: &[J], ctx: &Context) -> Result<Vec<J>, StepError> {
+    let mut flat = Vec::new();
+    for x in v {
+        match render_json(x, ctx)? {
+            J::Array(items) => flat.extend(items),
+            one => flat.push(one),
+        }
+    }
+    Ok(flat)
+}
+
 fn render_json(v: &J, ctx: &Context) -> Result<J, StepError> {
     Ok(match v {
         J::String(s) if crate::template::is_template(s) => {
@@ -295,6 +371,12 @@ fn render_json(v: &J, ctx: &Context) -> Result<J, StepError> {
             let whole = s.trim().starts_with("{{")
                 && s.trim().ends_with("}}")
                 && s.matches("{{").count() == 1;
+            // `{{ steps.ids.columns.obs_id | tojson }}` splices a list.
+            if whole && text.trim_start().starts_with('[') {
+                if let Ok(J::Array(a)) = serde_json::from_str::<J>(&text) {
+                    return Ok(J::Array(a));
+                }
+            }
             match text.parse::<f64>() {
                 Ok(x) if whole && x.is_finite() => {
                     if let Ok(i) = text.parse::<i64>() {

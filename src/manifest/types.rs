@@ -135,6 +135,13 @@ pub enum RawStep {
     Caom(CaomStep),
     /// Count matching CAOM observations (COUNT_BIG), optionally refusing more than `max`.
     Count(CaomStep),
+    /// Products of an upstream table's observations (Mast.Caom.Products on
+    /// `obsid` in batches), de-duplicated on dataURI.
+    Products(ProductsStep),
+    /// Filter a products table as astroquery's `filter_products` does.
+    FilterProducts(FilterProductsStep),
+    /// JWST science-instrument keyword search (Mast.Jwst.Filtered.<Instrument>): one row per file.
+    SiKeywords(SiKeywordsStep),
 }
 
 impl RawStep {
@@ -157,6 +164,9 @@ impl RawStep {
             RawStep::Mashup(_) => "mashup",
             RawStep::Caom(_) => "caom",
             RawStep::Count(_) => "count",
+            RawStep::Products(_) => "products",
+            RawStep::FilterProducts(_) => "filter_products",
+            RawStep::SiKeywords(_) => "si_keywords",
         }
     }
 
@@ -182,6 +192,9 @@ impl RawStep {
             RawStep::Assert(s) => c!(s),
             RawStep::Mashup(s) => c!(s),
             RawStep::Caom(s) | RawStep::Count(s) => c!(s),
+            RawStep::Products(s) => c!(s),
+            RawStep::FilterProducts(s) => c!(s),
+            RawStep::SiKeywords(s) => c!(s),
         }
     }
 }
@@ -657,4 +670,101 @@ pub struct CaomStep {
     /// Give up waiting for an EXECUTING query after this long (default 10m).
     #[serde(default)]
     pub deadline: Option<String>,
+}
+
+/// `products` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductsStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The observations (a table with an `obsid` column, e.g. a `caom` step).
+    pub from: String,
+    /// Observations per request (default 5, as MAST's notebooks advise "to avoid server timeouts").
+    #[serde(default)]
+    pub batch: Option<u64>,
+    /// The column holding CAOM's product group ids (default `obsid`; not `obs_id`).
+    #[serde(default)]
+    pub obsid_column: Option<String>,
+    /// De-duplicate on `dataURI` (default true): a level-3 observation lists its
+    /// members' products, so the same file comes back under several parents.
+    #[serde(default)]
+    pub unique: Option<bool>,
+    /// Give up waiting for an EXECUTING query after this long (default 10m).
+    #[serde(default)]
+    pub deadline: Option<String>,
+}
+
+/// `filter_products` step: astroquery's `Observations.filter_products`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterProductsStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The products table.
+    pub from: String,
+    /// Keep only "Minimum Recommended Products".
+    #[serde(default)]
+    pub mrp_only: bool,
+    /// File name suffixes to keep, e.g. `fits` or `[_cal.fits, _x1d.fits]` (case-insensitive).
+    #[serde(default)]
+    pub extension: Option<ScalarOrList>,
+    /// Column filters: `productType: [SCIENCE, INFO]`, `calib_level: [2, 3]`,
+    /// `productSubGroupDescription: "!GS-TRACK"`; numeric columns also take
+    /// `"100..1000"`, `">=2"`. Values of one column are ORed, `!` values exclude.
+    #[serde(default, rename = "where")]
+    pub where_: IndexMap<String, FilterValues>,
+}
+
+/// `si_keywords` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiKeywordsStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// nircam, niriss, nirspec, miri, fgs or guidestar.
+    pub instrument: SiInstrument,
+    /// Keyword criteria: `exp_type: NIS_SOSS`, `category: [COM, ERS]`,
+    /// `date_obs: {min: "2022-06-01", max: "2022-08-04"}` (ISO dates become
+    /// an MJD range on `date_obs_mjd`), `duration: {min: 810, max: 820}`.
+    #[serde(default)]
+    pub criteria: IndexMap<String, CriterionSpec>,
+    /// Keyword columns to return (all when omitted).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Give up waiting for an EXECUTING query after this long (default 10m).
+    #[serde(default)]
+    pub deadline: Option<String>,
+}
+
+/// JWST science instruments with keyword services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SiInstrument {
+    Nircam,
+    Niriss,
+    Nirspec,
+    Miri,
+    Fgs,
+    Guidestar,
+}
+
+impl SiInstrument {
+    /// The Mashup service name.
+    pub fn service(self) -> &'static str {
+        match self {
+            SiInstrument::Nircam => "Mast.Jwst.Filtered.Nircam",
+            SiInstrument::Niriss => "Mast.Jwst.Filtered.Niriss",
+            SiInstrument::Nirspec => "Mast.Jwst.Filtered.Nirspec",
+            SiInstrument::Miri => "Mast.Jwst.Filtered.Miri",
+            SiInstrument::Fgs => "Mast.Jwst.Filtered.Fgs",
+            SiInstrument::Guidestar => "Mast.Jwst.Filtered.GuideStar",
+        }
+    }
 }

@@ -210,6 +210,29 @@ pub const FIELDS: &[CaomField] = &[
     f("objID", "string", false, None, None, "Object ID"),
 ];
 
+/// Product fields of `Mast.Caom.Products`, in MAST's order (protocol doc §3.2).
+pub const PRODUCT_FIELDS: &[&str] = &[
+    "obsID",
+    "obs_collection",
+    "dataproduct_type",
+    "obs_id",
+    "description",
+    "type",
+    "dataURI",
+    "productType",
+    "productGroupDescription",
+    "productSubGroupDescription",
+    "productDocumentationURL",
+    "project",
+    "prvversion",
+    "proposal_id",
+    "productFilename",
+    "size",
+    "parent_obsid",
+    "dataRights",
+    "calib_level",
+];
+
 /// The field called `name` (case-insensitive, as MAST's column lookup is).
 pub fn field(name: &str) -> Option<&'static CaomField> {
     FIELDS.iter().find(|f| f.name.eq_ignore_ascii_case(name))

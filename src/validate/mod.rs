@@ -688,6 +688,70 @@ impl<'a> Validator<'a> {
                 let count = matches!(rs, RawStep::Count(_));
                 Op::Mashup(self.caom_op(cs, count, for_each, &at, &mut colrefs, &mut refs))
             }
+            RawStep::Products(ps) => {
+                let from_id = from(self, "from", &ps.from, &mut inputs);
+                let col = ps.obsid_column.clone().unwrap_or_else(|| "obsid".into());
+                colrefs.push(ColRef {
+                    name: col.clone(),
+                    path: if ps.obsid_column.is_some() {
+                        at("obsid_column")
+                    } else {
+                        at("from")
+                    },
+                    at_key: false,
+                });
+                let batch = ps.batch.unwrap_or(5);
+                if batch == 0 {
+                    self.err(Problem::new(
+                        "bad_value",
+                        "`batch` must be at least 1",
+                        self.span_value(&at("batch")),
+                    ));
+                }
+                let deadline = self.deadline(ps.deadline.as_deref(), &at("deadline"));
+                Op::Mashup(MashupOp {
+                    service: "Mast.Caom.Products".into(),
+                    params: serde_json::json!({ "obsid": format!("{{{{ batch.columns['{col}'] | id_list }}}}") }),
+                    for_each: Some(from_id),
+                    batch: batch.max(1) as usize,
+                    carry: Vec::new(),
+                    deadline,
+                    caom: None,
+                    si: None,
+                    dedupe: ps.unique.unwrap_or(true).then(|| "dataURI".to_string()),
+                })
+            }
+            RawStep::FilterProducts(fp) => {
+                let from_id = from(self, "from", &fp.from, &mut inputs);
+                let filter =
+                    self.structured_filter(&fp.where_, &at("where"), &mut colrefs, &mut refs);
+                let extensions: Vec<String> = match &fp.extension {
+                    None => Vec::new(),
+                    Some(raw::ScalarOrList::One(s)) => vec![scalar_text(s)],
+                    Some(raw::ScalarOrList::Many(v)) => v.iter().map(scalar_text).collect(),
+                };
+                if !extensions.is_empty() {
+                    colrefs.push(ColRef {
+                        name: "productFilename".into(),
+                        path: at("extension"),
+                        at_key: true,
+                    });
+                }
+                if fp.mrp_only {
+                    colrefs.push(ColRef {
+                        name: "productGroupDescription".into(),
+                        path: at("mrp_only"),
+                        at_key: true,
+                    });
+                }
+                Op::FilterProducts {
+                    from: from_id,
+                    filter,
+                    extensions,
+                    mrp_only: fp.mrp_only,
+                }
+            }
+            RawStep::SiKeywords(sk) => Op::Mashup(self.si_op(sk, &at, &mut colrefs, &mut refs)),
         };
         let mut deps: Vec<StepId> = inputs
             .iter()
@@ -1182,6 +1246,8 @@ impl<'a> Validator<'a> {
             carry: ms.carry.clone(),
             deadline,
             caom: None,
+            si: None,
+            dedupe: None,
         }
     }
 
@@ -1386,6 +1452,78 @@ impl<'a> Validator<'a> {
                 count,
                 max: cs.max,
             }),
+            si: None,
+            dedupe: None,
+        }
+    }
+
+    fn si_op(
+        &mut self,
+        sk: &raw::SiKeywordsStep,
+        at: &dyn Fn(&str) -> Vec<Seg>,
+        colrefs: &mut Vec<ColRef>,
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) -> MashupOp {
+        let mut criteria = Vec::new();
+        for (col, spec) in &sk.criteria {
+            let p = vec_with(&at("criteria"), k(col));
+            let crit = match spec {
+                raw::CriterionSpec::Range(r) => {
+                    for (end, v) in [("min", &r.min), ("max", &r.max)] {
+                        if let Some(raw::Scalar::Str(t)) = v {
+                            if !template::is_template(t)
+                                && t.trim().parse::<f64>().is_err()
+                                && crate::table::normalize::iso_to_mjd(t).is_none()
+                            {
+                                self.err(Problem::new("bad_criterion", format!("`{col}` range {end} `{t}` is neither a number nor an ISO date"), self.span_value(&vec_with(&p, k(end)))).help("write a number, or a date like 2022-06-01 (it becomes an MJD range)"));
+                            }
+                        }
+                    }
+                    CaomCriterion::Range {
+                        min: r.min.as_ref().map(scalar_json),
+                        max: r.max.as_ref().map(scalar_json),
+                    }
+                }
+                raw::CriterionSpec::Many(v) => {
+                    CaomCriterion::Values(v.iter().map(scalar_json).collect())
+                }
+                raw::CriterionSpec::One(v) => CaomCriterion::Values(vec![scalar_json(v)]),
+            };
+            let mut strings = Vec::new();
+            match &crit {
+                CaomCriterion::Values(v) => v.iter().for_each(|x| {
+                    if let Some(t) = x.as_str() {
+                        strings.push(t.to_string())
+                    }
+                }),
+                CaomCriterion::Range { min, max } => {
+                    [min, max].into_iter().flatten().for_each(|x| {
+                        if let Some(t) = x.as_str() {
+                            strings.push(t.to_string())
+                        }
+                    })
+                }
+            }
+            for t in strings {
+                self.template_refs(&t, &p, false, colrefs, refs);
+            }
+            criteria.push((col.clone(), crit));
+        }
+        let columns = sk
+            .columns
+            .as_ref()
+            .map_or_else(|| "*".to_string(), |c| c.join(","));
+        let deadline = self.deadline(sk.deadline.as_deref(), &at("deadline"));
+        MashupOp {
+            service: sk.instrument.service().to_string(),
+            params: serde_json::Value::Null,
+            for_each: None,
+            batch: 1,
+            carry: Vec::new(),
+            deadline,
+            caom: None,
+            si: Some(SiQuery { criteria, columns }),
+            dedupe: None,
         }
     }
 
@@ -2190,7 +2328,19 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
             cols.extend(carry.iter().cloned());
             Some(cols)
         }
+        Op::Mashup(MashupOp {
+            dedupe: Some(_), ..
+        }) => Some(
+            crate::services::caom::PRODUCT_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ),
+        Op::Mashup(MashupOp { si: Some(q), .. }) if q.columns != "*" => {
+            Some(q.columns.split(',').map(str::to_string).collect())
+        }
         Op::Mashup(_) => None,
+        Op::FilterProducts { .. } => up(0),
         Op::Group { by, aggregates, .. } => {
             let _ = rs;
             Some(

@@ -138,6 +138,12 @@ pub enum Op {
     },
     Assert(AssertOp),
     Mashup(MashupOp),
+    FilterProducts {
+        from: StepId,
+        filter: Filter,
+        extensions: Vec<String>,
+        mrp_only: bool,
+    },
 }
 
 /// A Mashup call, possibly fanned out over an upstream table.
@@ -154,6 +160,17 @@ pub struct MashupOp {
     /// A typed CAOM query whose params are built at run time (after
     /// templates are rendered); `params` is unused then.
     pub caom: Option<CaomQuery>,
+    /// A typed SI-keyword query, built at run time likewise.
+    pub si: Option<SiQuery>,
+    /// De-duplicate the merged result on this column (products: `dataURI`).
+    pub dedupe: Option<String>,
+}
+
+/// A JWST SI-keyword search.
+#[derive(Debug, Clone)]
+pub struct SiQuery {
+    pub criteria: Vec<(String, CaomCriterion)>,
+    pub columns: String,
 }
 
 /// A CAOM search compiled from a `caom` or `count` step.
