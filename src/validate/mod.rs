@@ -678,7 +678,13 @@ impl<'a> Validator<'a> {
                     .for_each
                     .as_ref()
                     .map(|f| from(self, "for_each", f, &mut inputs));
-                Op::Mashup(self.mashup_op(ms, for_each, &at, &mut colrefs, &mut refs))
+                Op::Mashup(Box::new(self.mashup_op(
+                    ms,
+                    for_each,
+                    &at,
+                    &mut colrefs,
+                    &mut refs,
+                )))
             }
             RawStep::Caom(cs) | RawStep::Count(cs) => {
                 let for_each = cs
@@ -686,7 +692,14 @@ impl<'a> Validator<'a> {
                     .as_ref()
                     .map(|f| from(self, "for_each", f, &mut inputs));
                 let count = matches!(rs, RawStep::Count(_));
-                Op::Mashup(self.caom_op(cs, count, for_each, &at, &mut colrefs, &mut refs))
+                Op::Mashup(Box::new(self.caom_op(
+                    cs,
+                    count,
+                    for_each,
+                    &at,
+                    &mut colrefs,
+                    &mut refs,
+                )))
             }
             RawStep::Products(ps) => {
                 let from_id = from(self, "from", &ps.from, &mut inputs);
@@ -709,7 +722,7 @@ impl<'a> Validator<'a> {
                     ));
                 }
                 let deadline = self.deadline(ps.deadline.as_deref(), &at("deadline"));
-                Op::Mashup(MashupOp {
+                Op::Mashup(Box::new(MashupOp {
                     service: "Mast.Caom.Products".into(),
                     params: serde_json::json!({ "obsid": format!("{{{{ batch.columns['{col}'] | id_list }}}}") }),
                     for_each: Some(from_id),
@@ -719,7 +732,7 @@ impl<'a> Validator<'a> {
                     caom: None,
                     si: None,
                     dedupe: ps.unique.unwrap_or(true).then(|| "dataURI".to_string()),
-                })
+                }))
             }
             RawStep::FilterProducts(fp) => {
                 let from_id = from(self, "from", &fp.from, &mut inputs);
@@ -751,7 +764,9 @@ impl<'a> Validator<'a> {
                     mrp_only: fp.mrp_only,
                 }
             }
-            RawStep::SiKeywords(sk) => Op::Mashup(self.si_op(sk, &at, &mut colrefs, &mut refs)),
+            RawStep::SiKeywords(sk) => {
+                Op::Mashup(Box::new(self.si_op(sk, &at, &mut colrefs, &mut refs)))
+            }
         };
         let mut deps: Vec<StepId> = inputs
             .iter()
@@ -1919,6 +1934,37 @@ impl<'a> Validator<'a> {
 }
 
 /// Every string leaf of a JSON value with its path.
+/// Columns an archive step returns, when known: CAOM's (or those asked
+/// for) plus carried ones; products' fields; asked-for SI keywords.
+fn mashup_columns(x: &MashupOp) -> Option<Vec<String>> {
+    if let Some(q) = &x.caom {
+        if q.count {
+            let mut cols = vec!["count".to_string()];
+            cols.extend(x.carry.iter().cloned());
+            return Some(cols);
+        }
+        let mut cols: Vec<String> = if q.columns == "*" {
+            crate::services::caom::names().map(str::to_string).collect()
+        } else {
+            q.columns.split(',').map(str::to_string).collect()
+        };
+        cols.extend(x.carry.iter().cloned());
+        return Some(cols);
+    }
+    if x.dedupe.is_some() {
+        return Some(
+            crate::services::caom::PRODUCT_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+    }
+    match &x.si {
+        Some(q) if q.columns != "*" => Some(q.columns.split(',').map(str::to_string).collect()),
+        _ => None,
+    }
+}
+
 fn scalar_json(s: &raw::Scalar) -> serde_json::Value {
     match s {
         raw::Scalar::Bool(b) => serde_json::Value::Bool(*b),
@@ -2314,32 +2360,7 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
             }));
             Some(out)
         }
-        Op::Mashup(MashupOp { caom: Some(q), .. }) if q.count => Some(vec!["count".to_string()]),
-        Op::Mashup(MashupOp {
-            caom: Some(q),
-            carry,
-            ..
-        }) => {
-            let mut cols: Vec<String> = if q.columns == "*" {
-                crate::services::caom::names().map(str::to_string).collect()
-            } else {
-                q.columns.split(',').map(str::to_string).collect()
-            };
-            cols.extend(carry.iter().cloned());
-            Some(cols)
-        }
-        Op::Mashup(MashupOp {
-            dedupe: Some(_), ..
-        }) => Some(
-            crate::services::caom::PRODUCT_FIELDS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        ),
-        Op::Mashup(MashupOp { si: Some(q), .. }) if q.columns != "*" => {
-            Some(q.columns.split(',').map(str::to_string).collect())
-        }
-        Op::Mashup(_) => None,
+        Op::Mashup(x) => mashup_columns(x),
         Op::FilterProducts { .. } => up(0),
         Op::Group { by, aggregates, .. } => {
             let _ = rs;

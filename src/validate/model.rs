@@ -137,7 +137,7 @@ pub enum Op {
         aggregates: Vec<(String, Agg)>,
     },
     Assert(AssertOp),
-    Mashup(MashupOp),
+    Mashup(Box<MashupOp>),
     FilterProducts {
         from: StepId,
         filter: Filter,
