@@ -103,6 +103,11 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check the MAST token: who MAST says you are.
+    Whoami {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -137,6 +142,13 @@ pub struct RunArgs {
     /// After a failure, finish the steps that do not depend on it.
     #[arg(long)]
     pub keep_going: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// Where MAST is and how to talk to it.
+#[derive(Debug, Args, Clone)]
+pub struct ArchiveArgs {
     /// MAST base URL.
     #[arg(
         long,
@@ -147,32 +159,47 @@ pub struct RunArgs {
     /// Requests in flight per host.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_host: u16,
+    /// File holding the MAST token (must not be readable by others). The
+    /// MAST_API_TOKEN environment variable takes precedence; the default file
+    /// is ~/.config/mastflow/token.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
-/// The archive clients for a run.
-fn services(args: &RunArgs) -> Result<exec::Services, String> {
-    use crate::services::{http, mashup};
-    let url = reqwest::Url::parse(&args.base_url)
-        .map_err(|e| format!("--base-url {}: {e}", args.base_url))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("--base-url {} has no host", args.base_url))?;
-    let mut mast_hosts = vec!["mast.stsci.edu".to_string(), host.to_string()];
-    if let Some(p) = url.port() {
-        mast_hosts.push(format!("{host}:{p}"));
+impl ArchiveArgs {
+    /// The polite HTTP client, with the token for MAST hosts only.
+    fn http(&self) -> Result<Arc<crate::services::http::Http>, String> {
+        use crate::services::{auth, http};
+        let url = reqwest::Url::parse(&self.base_url)
+            .map_err(|e| format!("--base-url {}: {e}", self.base_url))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("--base-url {} has no host", self.base_url))?;
+        let mut mast_hosts = vec!["mast.stsci.edu".to_string(), host.to_string()];
+        if let Some(p) = url.port() {
+            mast_hosts.push(format!("{host}:{p}"));
+        }
+        let token = auth::load_token(self.token_file.as_deref()).map_err(|e| e.to_string())?;
+        let config = http::HttpConfig {
+            per_host: self.per_host as usize,
+            mast_hosts,
+            ..http::HttpConfig::default()
+        };
+        Ok(Arc::new(
+            http::Http::new(config, token).map_err(|e| e.to_string())?,
+        ))
     }
-    let config = http::HttpConfig {
-        per_host: args.per_host as usize,
-        mast_hosts,
-        ..http::HttpConfig::default()
-    };
-    let client = Arc::new(http::Http::new(config, None).map_err(|e| e.to_string())?);
-    Ok(exec::Services {
-        mashup: Some(mashup::Mashup::new(
-            client,
-            mashup::MashupConfig::for_base(&args.base_url),
-        )),
-    })
+
+    /// The archive clients for a run.
+    fn services(&self) -> Result<exec::Services, String> {
+        use crate::services::mashup;
+        Ok(exec::Services {
+            mashup: Some(mashup::Mashup::new(
+                self.http()?,
+                mashup::MashupConfig::for_base(&self.base_url),
+            )),
+        })
+    }
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -217,6 +244,7 @@ pub fn main(cli: Cli) -> i32 {
             EXIT_OK
         }
         Command::Init { path, force } => cmd_init(&ui, &path, force),
+        Command::Whoami { archive } => cmd_whoami(&archive),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -358,6 +386,43 @@ fn cmd_init(ui: &Ui, path: &Path, force: bool) -> i32 {
     EXIT_OK
 }
 
+fn cmd_whoami(archive: &ArchiveArgs) -> i32 {
+    use crate::services::auth::{Identity, whoami};
+    let http = match archive.http() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    match rt.block_on(whoami(&http, &archive.base_url)) {
+        Ok(Identity::User { name }) => {
+            println!("{name}");
+            EXIT_OK
+        }
+        Ok(Identity::Anonymous) => {
+            eprintln!(
+                "anonymous: MAST does not recognise the token (none set, expired, or revoked); create one at https://auth.mast.stsci.edu/token"
+            );
+            EXIT_FAILED
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
 fn observer(ui: &Ui) -> Arc<dyn Observer> {
     if ui.quiet {
         Arc::new(exec::Silent)
@@ -408,7 +473,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         dry_run: false,
     };
     let obs = observer(ui);
-    let services = match services(&args) {
+    let services = match args.archive.services() {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {e}");

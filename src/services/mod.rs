@@ -3,6 +3,7 @@
 //!
 //! Services depend on `table` (results are tables) and nothing above `exec`.
 
+pub mod auth;
 pub mod caom;
 pub mod http;
 pub mod key;
