@@ -459,6 +459,10 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             }
             format!("products of {} where {}", name(from), parts.join(" and "))
         }
+        Op::Resolve { from, column, .. } => format!(
+            "resolve names in {}.{column} (Mast.Name.Lookup)",
+            name(from)
+        ),
         Op::Mashup(x) => match x.for_each {
             Some(f) => format!("{} once per {} row(s) of {}", x.service, x.batch, name(&f)),
             None => x.service.clone(),

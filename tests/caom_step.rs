@@ -261,3 +261,83 @@ steps:
         assert!(err.contains(expected), "missing {expected:?} in\n{err}");
     }
 }
+
+/// A resolver that knows two names.
+async fn resolver() -> String {
+    let app = Router::new().route(
+        "/api/v0/invoke",
+        post(move |Form(form): Form<HashMap<String, String>>| async move {
+            let req: Value = serde_json::from_str(&form["request"]).unwrap();
+            assert_eq!(req["service"], "Mast.Name.Lookup");
+            let input = req["params"]["input"].as_str().unwrap().to_string();
+            let known = [("trappist-1", "TRAPPIST-1", 346.6223683, -5.0413974), ("m 57", "MESSIER 057", 283.39625, 33.0291694)];
+            let hits: Vec<Value> = known
+                .iter()
+                .filter(|(k, ..)| *k == input.to_lowercase())
+                .map(|(k, canon, ra, dec)| json!({"searchString": k, "resolver": "SIMBAD", "cached": true, "resolverTime": 3, "searchRadius": -1.0, "canonicalName": canon, "ra": ra, "decl": dec}))
+                .collect();
+            Json(json!({"resolvedCoordinate": hits, "status": ""}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn resolve_manifest(dir: &std::path::Path, policy: &str) -> std::path::PathBuf {
+    write(
+        dir,
+        &format!(
+            r#"
+version: 1
+name: names
+steps:
+  targets:
+    kind: table
+    rows: [{{target_name: Trappist-1}}, {{target_name: M 57}}, {{target_name: Nowhere-9}}, {{target_name: Trappist-1}}]
+  coords:
+    kind: resolve
+    from: targets
+    {policy}
+outputs:
+  - {{from: coords, path: coords.csv}}
+"#
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unresolved_names_are_reported_never_dropped() {
+    let base = resolver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let m = resolve_manifest(dir.path(), "unresolved: keep");
+    let o = run(&base, &m, &out).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("coords.csv")).unwrap(),
+        "target_name,ra,dec,resolver,canonical_name,resolved\nTrappist-1,346.6223683,-5.0413974,SIMBAD,TRAPPIST-1,True\nM 57,283.39625,33.0291694,SIMBAD,MESSIER 057,True\nNowhere-9,,,,,False\nTrappist-1,346.6223683,-5.0413974,SIMBAD,TRAPPIST-1,True\n"
+    );
+    let rec: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let coords = rec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "coords")
+        .unwrap();
+    // Three distinct names, one request each.
+    assert_eq!(coords["requests"], 3);
+    assert!(
+        coords["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("unresolved: Nowhere-9")
+    );
+    // By default an unresolved name fails the step, naming it.
+    let out2 = dir.path().join("out2");
+    let m = resolve_manifest(dir.path(), "");
+    let o = run(&base, &m, &out2).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("MAST could not resolve: Nowhere-9"));
+}

@@ -35,8 +35,144 @@ pub async fn run(
 ) -> Result<RemoteResult, StepError> {
     match op {
         Op::Mashup(m) => mashup(name, m, inputs, ctx, services, obs).await,
+        Op::Resolve {
+            column,
+            fail_unresolved,
+            ..
+        } => resolve(name, column, *fail_unresolved, inputs, services, obs).await,
         _ => Err(StepError::Internal("not a remote step".into())),
     }
+}
+
+/// Resolve every distinct name once (concurrently; the HTTP layer bounds
+/// requests per host) and add coordinates to every row. Unresolved names are
+/// never dropped: the step fails naming them, or keeps them flagged.
+async fn resolve(
+    name: &str,
+    column: &str,
+    fail_unresolved: bool,
+    inputs: &[Arc<Table>],
+    services: &Services,
+    obs: &Arc<dyn Observer>,
+) -> Result<RemoteResult, StepError> {
+    use crate::table::{DataType, Value};
+    let client = services
+        .mashup
+        .clone()
+        .ok_or_else(|| StepError::Invalid("no MAST service is configured for this run".into()))?;
+    let input = inputs
+        .first()
+        .ok_or_else(|| StepError::Internal("resolve input missing".into()))?;
+    let names_col = input.column(column)?;
+    let mut distinct: Vec<String> = Vec::new();
+    for v in names_col.iter() {
+        if let Some(s) = v.as_str() {
+            if !distinct.iter().any(|d| d == s) {
+                distinct.push(s.to_string());
+            }
+        }
+    }
+    let mut set: JoinSet<
+        Result<(String, Option<crate::wire::ResolvedCoordinate>, u64), StepError>,
+    > = JoinSet::new();
+    for n in distinct {
+        let client = client.clone();
+        set.spawn(async move {
+            let (hit, requests) = client
+                .lookup_name(&n)
+                .await
+                .map_err(|e| StepError::Service(e.to_string()))?;
+            Ok((n, hit, requests))
+        });
+    }
+    let mut found: std::collections::HashMap<String, Option<crate::wire::ResolvedCoordinate>> =
+        std::collections::HashMap::new();
+    let mut requests = 0u64;
+    while let Some(j) = set.join_next().await {
+        let (n, hit, r) = j.map_err(|e| StepError::Internal(e.to_string()))??;
+        requests += r;
+        found.insert(n, hit);
+        obs.step_progress(name, found.len(), requests);
+    }
+    let mut missing: Vec<String> = found
+        .iter()
+        .filter(|(_, h)| h.is_none())
+        .map(|(n, _)| n.clone())
+        .collect();
+    missing.sort();
+    if names_col.null_count() > 0 {
+        missing.push(format!("({} empty name(s))", names_col.null_count()));
+    }
+    if fail_unresolved && !missing.is_empty() {
+        return Err(StepError::Service(format!(
+            "MAST could not resolve: {} (use `unresolved: keep` to keep them flagged)",
+            missing.join(", ")
+        )));
+    }
+    let n = input.num_rows();
+    let (mut ra, mut dec, mut resolver, mut canonical, mut ok) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for v in names_col.iter() {
+        match v
+            .as_str()
+            .and_then(|s| found.get(s))
+            .and_then(|h| h.as_ref())
+        {
+            Some(h) => {
+                ra.push(Value::Float(h.ra));
+                dec.push(Value::Float(h.decl));
+                resolver.push(Value::Str(h.resolver.clone()));
+                canonical.push(Value::Str(h.canonical_name.clone()));
+                ok.push(Value::Bool(true));
+            }
+            None => {
+                for c in [&mut ra, &mut dec, &mut resolver, &mut canonical] {
+                    c.push(Value::Null);
+                }
+                ok.push(Value::Bool(false));
+            }
+        }
+    }
+    let mut t = (**input).clone();
+    let unit = |c: Column, u: &str, ucd: &str| {
+        let mut c = c;
+        c.meta.unit = Some(u.into());
+        c.meta.ucd = Some(ucd.into());
+        c
+    };
+    t.set_column(unit(
+        Column::from_values("ra", &ra, Some(DataType::Float)),
+        "deg",
+        "pos.eq.ra",
+    ))?;
+    t.set_column(unit(
+        Column::from_values("dec", &dec, Some(DataType::Float)),
+        "deg",
+        "pos.eq.dec",
+    ))?;
+    t.set_column(Column::from_values(
+        "resolver",
+        &resolver,
+        Some(DataType::String),
+    ))?;
+    t.set_column(Column::from_values(
+        "canonical_name",
+        &canonical,
+        Some(DataType::String),
+    ))?;
+    t.set_column(Column::from_values("resolved", &ok, Some(DataType::Bool)))?;
+    let mut local = LocalResult::from_table(t);
+    if !missing.is_empty() {
+        local
+            .notes
+            .push(format!("warning: unresolved: {}", missing.join(", ")));
+    }
+    Ok(RemoteResult { local, requests })
 }
 
 /// One request of a fan-out: its batch of driving rows, if any.

@@ -142,6 +142,9 @@ pub enum RawStep {
     FilterProducts(FilterProductsStep),
     /// JWST science-instrument keyword search (Mast.Jwst.Filtered.<Instrument>): one row per file.
     SiKeywords(SiKeywordsStep),
+    /// Resolve target names to coordinates (Mast.Name.Lookup); every input
+    /// row is kept, unresolved ones flagged.
+    Resolve(ResolveStep),
 }
 
 impl RawStep {
@@ -167,6 +170,7 @@ impl RawStep {
             RawStep::Products(_) => "products",
             RawStep::FilterProducts(_) => "filter_products",
             RawStep::SiKeywords(_) => "si_keywords",
+            RawStep::Resolve(_) => "resolve",
         }
     }
 
@@ -195,6 +199,7 @@ impl RawStep {
             RawStep::Products(s) => c!(s),
             RawStep::FilterProducts(s) => c!(s),
             RawStep::SiKeywords(s) => c!(s),
+            RawStep::Resolve(s) => c!(s),
         }
     }
 }
@@ -767,4 +772,31 @@ impl SiInstrument {
             SiInstrument::Guidestar => "Mast.Jwst.Filtered.GuideStar",
         }
     }
+}
+
+/// `resolve` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The table of names.
+    pub from: String,
+    /// The column holding the names (default `target_name`).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// `fail` the step when a name does not resolve, or `keep` the row with
+    /// null coordinates and `resolved: false` (default `fail`).
+    #[serde(default)]
+    pub unresolved: Option<UnresolvedPolicy>,
+}
+
+/// What to do with names MAST cannot resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UnresolvedPolicy {
+    Fail,
+    Keep,
 }

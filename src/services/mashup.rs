@@ -162,6 +162,56 @@ impl Mashup {
         })
     }
 
+    /// Resolve a target name with `Mast.Name.Lookup`: the first hit, or
+    /// `None` when MAST does not know the name. Returns the requests sent.
+    pub async fn lookup_name(
+        &self,
+        name: &str,
+    ) -> Result<(Option<crate::wire::ResolvedCoordinate>, u64), MashupError> {
+        let service = "Mast.Name.Lookup";
+        let req = MashupRequest {
+            service: service.into(),
+            params: serde_json::json!({"input": name, "format": "json"}),
+            format: Some("json".into()),
+            ..MashupRequest::default()
+        };
+        let body = serde_json::to_string(&req).expect("request serialises");
+        let http_req = Request {
+            auth: true,
+            ..Request::post_form(
+                self.config.invoke_url.clone(),
+                vec![("request".into(), body)],
+            )
+        };
+        let resp = self
+            .http
+            .send(&http_req)
+            .await
+            .map_err(|e| MashupError::Http {
+                service: service.into(),
+                source: e,
+            })?;
+        let parsed: crate::wire::NameLookupResponse =
+            serde_json::from_slice(&resp.body).map_err(|e| MashupError::Malformed {
+                service: service.into(),
+                detail: format!(
+                    "{e} (body starts: {:?})",
+                    String::from_utf8_lossy(&resp.body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+            })?;
+        let wanted = name.trim().to_lowercase();
+        let hit = parsed
+            .resolved_coordinate
+            .iter()
+            .find(|c| c.search_string.to_lowercase() == wanted)
+            .or_else(|| parsed.resolved_coordinate.first())
+            .cloned();
+        Ok((hit, u64::from(resp.attempts)))
+    }
+
     /// Post one request until it is COMPLETE (polling EXECUTING replies).
     async fn complete(
         &self,

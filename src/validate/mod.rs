@@ -767,6 +767,24 @@ impl<'a> Validator<'a> {
             RawStep::SiKeywords(sk) => {
                 Op::Mashup(Box::new(self.si_op(sk, &at, &mut colrefs, &mut refs)))
             }
+            RawStep::Resolve(r) => {
+                let from_id = from(self, "from", &r.from, &mut inputs);
+                let column = r.column.clone().unwrap_or_else(|| "target_name".into());
+                colrefs.push(ColRef {
+                    name: column.clone(),
+                    path: if r.column.is_some() {
+                        at("column")
+                    } else {
+                        at("from")
+                    },
+                    at_key: false,
+                });
+                Op::Resolve {
+                    from: from_id,
+                    column,
+                    fail_unresolved: r.unresolved != Some(raw::UnresolvedPolicy::Keep),
+                }
+            }
         };
         let mut deps: Vec<StepId> = inputs
             .iter()
@@ -1934,6 +1952,9 @@ impl<'a> Validator<'a> {
 }
 
 /// Every string leaf of a JSON value with its path.
+/// Columns a `resolve` step adds.
+pub const RESOLVED_COLUMNS: &[&str] = &["ra", "dec", "resolver", "canonical_name", "resolved"];
+
 /// Columns an archive step returns, when known: CAOM's (or those asked
 /// for) plus carried ones; products' fields; asked-for SI keywords.
 fn mashup_columns(x: &MashupOp) -> Option<Vec<String>> {
@@ -2362,6 +2383,10 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
         }
         Op::Mashup(x) => mashup_columns(x),
         Op::FilterProducts { .. } => up(0),
+        Op::Resolve { .. } => up(0).map(|mut c| {
+            c.extend(RESOLVED_COLUMNS.iter().map(|s| s.to_string()));
+            c
+        }),
         Op::Group { by, aggregates, .. } => {
             let _ = rs;
             Some(

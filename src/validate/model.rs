@@ -144,6 +144,13 @@ pub enum Op {
         extensions: Vec<String>,
         mrp_only: bool,
     },
+    /// Resolve names in `column` of `from`; add `ra`, `dec`, `resolver`,
+    /// `canonical_name`, `resolved`.
+    Resolve {
+        from: StepId,
+        column: String,
+        fail_unresolved: bool,
+    },
 }
 
 /// A Mashup call, possibly fanned out over an upstream table.
@@ -200,7 +207,7 @@ pub enum CaomCriterion {
 impl Op {
     /// Whether the step talks to an archive (runs async, counts requests).
     pub fn is_remote(&self) -> bool {
-        matches!(self, Op::Mashup(_))
+        matches!(self, Op::Mashup(_) | Op::Resolve { .. })
     }
 }
 
