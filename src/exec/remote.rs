@@ -44,6 +44,9 @@ pub async fn run(
     }
 }
 
+/// A name, what MAST resolved it to, and the requests it took.
+type Lookup = (String, Option<crate::wire::ResolvedCoordinate>, u64);
+
 /// Resolve every distinct name once (concurrently; the HTTP layer bounds
 /// requests per host) and add coordinates to every row. Unresolved names are
 /// never dropped: the step fails naming them, or keeps them flagged.
@@ -72,9 +75,7 @@ async fn resolve(
             }
         }
     }
-    let mut set: JoinSet<
-        Result<(String, Option<crate::wire::ResolvedCoordinate>, u64), StepError>,
-    > = JoinSet::new();
+    let mut set: JoinSet<Result<Lookup, StepError>> = JoinSet::new();
     for n in distinct {
         let client = client.clone();
         set.spawn(async move {
