@@ -145,6 +145,12 @@ pub enum RawStep {
     /// Resolve target names to coordinates (Mast.Name.Lookup); every input
     /// row is kept, unresolved ones flagged.
     Resolve(ResolveStep),
+    /// Check a proposal's targets for potential JWST duplicates: expands (see
+    /// `mastflow plan`) into resolve → count → cone search per target with
+    /// its radius → union tagged with the target → a report per target and
+    /// program (executed vs planned observations, instruments, filters,
+    /// exposure, titles, program URLs).
+    DuplicationCheck(DuplicationStep),
 }
 
 impl RawStep {
@@ -171,6 +177,7 @@ impl RawStep {
             RawStep::FilterProducts(_) => "filter_products",
             RawStep::SiKeywords(_) => "si_keywords",
             RawStep::Resolve(_) => "resolve",
+            RawStep::DuplicationCheck(_) => "duplication_check",
         }
     }
 
@@ -200,6 +207,7 @@ impl RawStep {
             RawStep::FilterProducts(s) => c!(s),
             RawStep::SiKeywords(s) => c!(s),
             RawStep::Resolve(s) => c!(s),
+            RawStep::DuplicationCheck(s) => c!(s),
         }
     }
 }
@@ -799,4 +807,42 @@ pub struct ResolveStep {
 pub enum UnresolvedPolicy {
     Fail,
     Keep,
+}
+
+/// `duplication_check` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicationStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The proposal's targets (a `table` step: inline CSV, rows or a file).
+    pub targets: String,
+    /// Column with the target names (default `target_name`).
+    #[serde(default)]
+    pub name_column: Option<String>,
+    /// Columns with RA and Dec (degrees or sexagesimal). Without them the
+    /// names are resolved (Mast.Name.Lookup).
+    #[serde(default)]
+    pub ra_column: Option<String>,
+    #[serde(default)]
+    pub dec_column: Option<String>,
+    /// Column with each target's search radius (`30s`, `2m`, `12.0m`...).
+    /// The radius must exceed the aperture's field of view.
+    #[serde(default)]
+    pub radius_column: Option<String>,
+    /// Radius for targets without their own (default `30s`).
+    #[serde(default)]
+    pub radius: Option<String>,
+    /// Extra CAOM criteria for every search (default `obs_collection: JWST`).
+    #[serde(default)]
+    pub criteria: Option<IndexMap<String, CriterionSpec>>,
+    /// Moving targets (solar-system bodies), matched by `target_name` with a
+    /// wildcard (`Io` → `Io*`) instead of a position.
+    #[serde(default)]
+    pub moving_targets: Vec<String>,
+    /// Refuse to fetch when a target matches more observations than this (default 5000).
+    #[serde(default)]
+    pub max: Option<u64>,
 }
