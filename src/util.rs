@@ -25,6 +25,24 @@ pub fn did_you_mean<'a, I: IntoIterator<Item = &'a str>>(
     best.map(|(c, _)| c)
 }
 
+/// "did you mean `x`?" when a candidate is close, else "`what`: `a`, `b`, ...".
+pub fn suggest<'a, I>(word: &str, candidates: I, what: &str) -> String
+where
+    I: IntoIterator<Item = &'a str> + Clone,
+{
+    match did_you_mean(word, candidates.clone()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!(
+            "{what}: {}",
+            candidates
+                .into_iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -103,6 +103,29 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Serve the MAST emulator (Mashup, downloads, name resolver, missions,
+    /// TAP) with realistic JWST data on 127.0.0.1; prints its base URL.
+    Sandbox {
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Load observations, products and SI keywords from this directory
+        /// (see docs/sandbox.md) instead of the bundled data.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Synthetic observations beside the real ones (up to 10^6 for benchmarks).
+        #[arg(long, default_value_t = crate::sandbox::DEFAULT_SCALE)]
+        scale: u64,
+        /// Generator seed: the same seed gives the same archive.
+        #[arg(long, default_value_t = crate::sandbox::DEFAULT_SEED)]
+        seed: u64,
+        /// Delay before every response.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Faults to inject, e.g. `status=503,retry-after=1` (docs/sandbox.md).
+        #[arg(long)]
+        faults: Option<String>,
+    },
     /// Check the MAST token: who MAST says you are.
     Whoami {
         #[command(flatten)]
@@ -144,6 +167,10 @@ pub struct RunArgs {
     pub keep_going: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
+    /// Run against `mastflow sandbox` (our MAST emulator with realistic JWST
+    /// data), started in-process on a free port; uses its test token.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 /// Where MAST is and how to talk to it.
@@ -164,6 +191,9 @@ pub struct ArchiveArgs {
     /// is ~/.config/mastflow/token.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    /// The sandbox's test token, when running against it.
+    #[arg(skip)]
+    pub sandbox_token: Option<String>,
 }
 
 impl ArchiveArgs {
@@ -179,7 +209,12 @@ impl ArchiveArgs {
         if let Some(p) = url.port() {
             mast_hosts.push(format!("{host}:{p}"));
         }
-        let token = auth::load_token(self.token_file.as_deref()).map_err(|e| e.to_string())?;
+        let token = match &self.sandbox_token {
+            Some(t) if std::env::var_os("MAST_API_TOKEN").is_none() => {
+                Some(http::Token::new(t.clone()))
+            }
+            _ => auth::load_token(self.token_file.as_deref()).map_err(|e| e.to_string())?,
+        };
         let config = http::HttpConfig {
             per_host: self.per_host as usize,
             mast_hosts,
@@ -245,6 +280,30 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Init { path, force } => cmd_init(&ui, &path, force),
         Command::Whoami { archive } => cmd_whoami(&archive),
+        Command::Sandbox {
+            port,
+            data,
+            scale,
+            seed,
+            latency_ms,
+            faults,
+        } => {
+            let config = crate::sandbox::Config {
+                port,
+                data_dir: data,
+                scale,
+                seed,
+                latency_ms,
+                faults,
+            };
+            match crate::sandbox::run_blocking(config) {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -473,7 +532,29 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         dry_run: false,
     };
     let obs = observer(ui);
-    let services = match args.archive.services() {
+    // `--sandbox`: our MAST emulator, in-process, on a free port.
+    let mut archive = args.archive.clone();
+    let _sandbox = if args.sandbox {
+        match rt.block_on(crate::sandbox::start(crate::sandbox::Config::default())) {
+            Ok(running) => {
+                ui.info(&format!(
+                    "sandbox: {} observations at {}",
+                    running.archive.num_observations(),
+                    running.base_url
+                ));
+                archive.base_url = running.base_url.clone();
+                archive.sandbox_token = Some(crate::sandbox::token());
+                Some(running)
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the sandbox: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    } else {
+        None
+    };
+    let services = match archive.services() {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {e}");

@@ -184,17 +184,7 @@ impl<'a> Checker<'a> {
         } else {
             format!("`{}`", path_str(parent))
         };
-        let hint = match crate::util::did_you_mean(key, known.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!(
-                "valid keys here: {}",
-                known
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
+        let hint = crate::util::suggest(key, known.iter().copied(), "valid keys here");
         self.problem_at(
             path,
             Problem::new(
@@ -307,18 +297,7 @@ impl<'a> Checker<'a> {
             .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
             .collect();
         let text = jv.as_str().map_or_else(|| jv.to_string(), str::to_string);
-        let hint = crate::util::did_you_mean(&text, names.iter().map(String::as_str))
-            .map(|s| format!("did you mean `{s}`?"))
-            .unwrap_or_else(|| {
-                format!(
-                    "one of: {}",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
+        let hint = crate::util::suggest(&text, names.iter().map(String::as_str), "one of");
         self.problem_at(
             path,
             Problem::new(

@@ -125,14 +125,30 @@ impl StrData {
         (0..self.len()).map(move |i| self.get(i))
     }
 
+    /// Rows `indices`, in that order. Runs of consecutive rows (what filters
+    /// and `unique` produce) are copied as one block.
     pub fn take(&self, indices: &[usize]) -> StrData {
-        let total: usize = indices
-            .iter()
-            .map(|&i| self.offsets[i + 1] - self.offsets[i])
-            .sum();
-        let mut out = StrData::with_capacity(indices.len(), total);
-        for &i in indices {
-            out.push(self.get(i));
+        // Capacity from the average row length; a skewed selection just
+        // makes the buffer grow.
+        let estimate = match self.len() {
+            0 => 0,
+            n => (self.bytes.len() as u128 * indices.len() as u128 / n as u128) as usize,
+        };
+        let mut out = StrData::with_capacity(indices.len(), estimate);
+        let mut k = 0;
+        while k < indices.len() {
+            let start = indices[k];
+            let mut end = start + 1;
+            k += 1;
+            while k < indices.len() && indices[k] == end {
+                end += 1;
+                k += 1;
+            }
+            let (a, b) = (self.offsets[start], self.offsets[end]);
+            let base = out.bytes.len();
+            out.bytes.push_str(&self.bytes[a..b]);
+            out.offsets
+                .extend(self.offsets[start + 1..=end].iter().map(|&o| o - a + base));
         }
         out
     }
@@ -431,6 +447,60 @@ impl ColumnBuilder {
             meta: ColumnMeta::default(),
             data: self.data,
             validity: self.any_null.then_some(self.validity),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn naive_take(s: &StrData, indices: &[usize]) -> StrData {
+        let mut out = StrData::default();
+        for &i in indices {
+            out.push(s.get(i));
+        }
+        out
+    }
+
+    #[test]
+    fn take_copies_runs_and_single_rows() {
+        let s: StrData = ["", "a", "bc", "", "déf", "g"].iter().collect();
+        for idx in [
+            vec![],
+            vec![0],
+            vec![5, 4, 3],
+            vec![1, 2, 3, 4],
+            vec![0, 1, 2, 3, 4, 5],
+            vec![2, 2, 3, 0, 1],
+        ] {
+            let t = s.take(&idx);
+            assert_eq!(t, naive_take(&s, &idx), "{idx:?}");
+            assert_eq!(
+                t.iter().collect::<Vec<_>>(),
+                idx.iter().map(|&i| s.get(i)).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn take_matches_row_by_row_copy(
+            rows in prop::collection::vec("[a-zé]{0,5}", 0..30),
+            picks in prop::collection::vec((any::<prop::sample::Index>(), 1usize..5), 0..20),
+        ) {
+            let s: StrData = rows.iter().collect();
+            // Runs of consecutive rows and jumps, as filters, sorts and
+            // unique produce them.
+            let mut idx = Vec::new();
+            if !rows.is_empty() {
+                for (at, len) in picks {
+                    let start = at.index(rows.len());
+                    idx.extend(start..(start + len).min(rows.len()));
+                }
+            }
+            prop_assert_eq!(s.take(&idx), naive_take(&s, &idx));
         }
     }
 }

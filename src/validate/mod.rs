@@ -1245,37 +1245,8 @@ impl<'a> Validator<'a> {
                 .help("remove `batch`, or `carry`"),
             );
         }
-        if !ms.carry.is_empty() && for_each.is_none() {
-            self.err(Problem::new(
-                "carry_without_for_each",
-                "`carry` needs `for_each`",
-                self.span_key(&at("carry")),
-            ));
-        }
-        for (i, c) in ms.carry.iter().enumerate() {
-            colrefs.push(ColRef {
-                name: c.clone(),
-                path: vec_with(&at("carry"), Seg::Index(i)),
-                at_key: false,
-            });
-        }
-        let deadline = match ms.deadline.as_deref() {
-            None => std::time::Duration::from_secs(600),
-            Some(d) => match parse_duration(d) {
-                Some(x) => x,
-                None => {
-                    self.err(
-                        Problem::new(
-                            "bad_value",
-                            format!("`{d}` is not a duration"),
-                            self.span_value(&at("deadline")),
-                        )
-                        .help("write e.g. `90s`, `10m` or `1h`"),
-                    );
-                    std::time::Duration::from_secs(600)
-                }
-            },
-        };
+        self.carry_refs(&ms.carry, for_each, at, colrefs);
+        let deadline = self.deadline(ms.deadline.as_deref(), &at("deadline"));
         let mut strings = Vec::new();
         json_strings(&ms.params, &mut at("params"), &mut strings);
         for (text, path) in strings {
@@ -1459,20 +1430,7 @@ impl<'a> Validator<'a> {
                 .help("use a `count` step with `max`, and make this step `needs:` it"),
             );
         }
-        if !cs.carry.is_empty() && for_each.is_none() {
-            self.err(Problem::new(
-                "carry_without_for_each",
-                "`carry` needs `for_each`",
-                self.span_key(&at("carry")),
-            ));
-        }
-        for (i, c) in cs.carry.iter().enumerate() {
-            colrefs.push(ColRef {
-                name: c.clone(),
-                path: vec_with(&at("carry"), Seg::Index(i)),
-                at_key: false,
-            });
-        }
+        self.carry_refs(&cs.carry, for_each, at, colrefs);
         for (text, path) in texts {
             self.template_refs(&text, &path, for_each.is_some(), colrefs, refs);
         }
@@ -1567,6 +1525,33 @@ impl<'a> Validator<'a> {
             caom: None,
             si: Some(SiQuery { criteria, columns }),
             dedupe: None,
+        }
+    }
+
+    /// `carry` needs `for_each`; its columns must exist in the driving table.
+    fn carry_refs(
+        &mut self,
+        carry: &[String],
+        for_each: Option<StepId>,
+        at: &dyn Fn(&str) -> Vec<Seg>,
+        colrefs: &mut Vec<ColRef>,
+    ) {
+        if !carry.is_empty() && for_each.is_none() {
+            self.err(
+                Problem::new(
+                    "carry_without_for_each",
+                    "`carry` needs `for_each`",
+                    self.span_key(&at("carry")),
+                )
+                .help("add `for_each: STEP`, whose row the columns come from"),
+            );
+        }
+        for (i, c) in carry.iter().enumerate() {
+            colrefs.push(ColRef {
+                name: c.clone(),
+                path: vec_with(&at("carry"), Seg::Index(i)),
+                at_key: false,
+            });
         }
     }
 

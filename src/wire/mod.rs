@@ -78,7 +78,13 @@ pub struct MashupRequest {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FilteredParams {
     /// `*`, `COUNT_BIG(*)`, or a comma-separated column list; all when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A JSON list of names is accepted too (astroquery's `mast_query`
+    /// sends `columns=[...]` unjoined) and read as the comma-joined list.
+    #[serde(
+        default,
+        deserialize_with = "de_columns",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub columns: Option<String>,
     #[serde(default)]
     pub filters: Vec<Filter>,
@@ -284,6 +290,21 @@ fn de_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> 
         Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
         Some(Value::String(s)) => s.trim().parse().ok(),
         Some(_) => None,
+    })
+}
+
+fn de_columns<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Some(other) => Some(other.to_string()),
     })
 }
 

@@ -1,0 +1,167 @@
+//! Fault injection: the `faults` spec of the config (applies to every
+//! request) and the per-request header `X-Mastflow-Fault` (applies to that
+//! request; its keys override the global ones).
+//!
+//! Grammar (items separated by `,` `;` or spaces; see `docs/sandbox.md`):
+//!
+//! ```text
+//! spec      = item *( sep item )
+//! item      = "latency=" MS | "executing=" N | "status=" CODE | "retry-after=" S
+//!           | "reset" | "reset-after=" BYTES | "truncate" | "truncate-at=" BYTES
+//!           | "slow-body=" BYTES_PER_SEC | "rowcap=" ROWS
+//!           | "first=" N | "only=" ROUTE
+//! spec     =/ spec sep "error=" MSG        ; MSG runs to the end of the spec
+//! ROUTE     = "invoke" | "download" | "columnsconfig" | "bundle" | "other"
+//! ```
+
+use std::time::Duration;
+
+/// MAST resets the connection above roughly this many records (§1.4).
+pub const DEFAULT_ROW_CAP: u64 = 500_000;
+
+/// A parsed fault spec; `None` fields are not set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultSpec {
+    pub latency_ms: Option<u64>,
+    pub executing: Option<u32>,
+    pub status: Option<u16>,
+    pub retry_after: Option<u64>,
+    pub reset: bool,
+    pub reset_after: Option<u64>,
+    pub truncate: bool,
+    pub truncate_at: Option<u64>,
+    pub slow_body: Option<u64>,
+    pub error: Option<String>,
+    pub rowcap: Option<u64>,
+    pub first: Option<u64>,
+    pub only: Option<String>,
+}
+
+/// `error=MSG` takes the rest of the spec (messages contain spaces and
+/// punctuation), so it must come last.
+fn split_error(s: &str) -> (&str, Option<String>) {
+    let lower = s.to_ascii_lowercase();
+    let at = lower
+        .match_indices("error=")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || matches!(s.as_bytes()[i - 1], b',' | b';' | b' '));
+    match at {
+        Some(i) => (&s[..i], Some(s[i + "error=".len()..].to_string())),
+        None => (s, None),
+    }
+}
+
+fn num<T: std::str::FromStr>(key: &str, v: Option<&str>) -> Result<T, String> {
+    v.and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("fault `{key}` needs a number, e.g. `{key}=2`"))
+}
+
+impl FaultSpec {
+    /// Parse a spec; an unknown item is an error naming it.
+    pub fn parse(s: &str) -> Result<FaultSpec, String> {
+        let mut f = FaultSpec::default();
+        let (s, error) = split_error(s);
+        f.error = error;
+        for item in s
+            .split([',', ';', ' '])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
+            let (k, v) = match item.split_once('=') {
+                Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
+                None => (item.to_ascii_lowercase(), None),
+            };
+            match k.as_str() {
+                "latency" => f.latency_ms = Some(num(&k, v)?),
+                "executing" => f.executing = Some(num(&k, v)?),
+                "status" => f.status = Some(num(&k, v)?),
+                "retry-after" => f.retry_after = Some(num(&k, v)?),
+                "reset" => f.reset = true,
+                "reset-after" => f.reset_after = Some(num(&k, v)?),
+                "truncate" => f.truncate = true,
+                "truncate-at" => f.truncate_at = Some(num(&k, v)?),
+                "slow-body" => f.slow_body = Some(num(&k, v)?),
+                "error" => f.error = Some(v.unwrap_or("Injected error").to_string()),
+                "rowcap" => f.rowcap = Some(num(&k, v)?),
+                "first" => f.first = Some(num(&k, v)?),
+                "only" => f.only = v.map(|x| x.trim().to_ascii_lowercase()),
+                other => {
+                    return Err(format!(
+                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// `self` with every field that `over` sets replaced.
+    pub fn merged(&self, over: &FaultSpec) -> FaultSpec {
+        FaultSpec {
+            latency_ms: over.latency_ms.or(self.latency_ms),
+            executing: over.executing.or(self.executing),
+            status: over.status.or(self.status),
+            retry_after: over.retry_after.or(self.retry_after),
+            reset: over.reset || self.reset,
+            reset_after: over.reset_after.or(self.reset_after),
+            truncate: over.truncate || self.truncate,
+            truncate_at: over.truncate_at.or(self.truncate_at),
+            slow_body: over.slow_body.or(self.slow_body),
+            error: over.error.clone().or_else(|| self.error.clone()),
+            rowcap: over.rowcap.or(self.rowcap),
+            first: over.first.or(self.first),
+            only: over.only.clone().or_else(|| self.only.clone()),
+        }
+    }
+
+    /// Whether this spec targets requests of `route`.
+    pub fn applies_to(&self, route: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| o == route)
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.unwrap_or(0))
+    }
+
+    /// Where a body of `len` bytes is cut by `reset`/`truncate`, if at all.
+    pub fn cut_at(&self, len: u64) -> Option<(u64, bool)> {
+        if self.reset || self.reset_after.is_some() {
+            return Some((self.reset_after.unwrap_or(len / 2).min(len), true));
+        }
+        if self.truncate || self.truncate_at.is_some() {
+            return Some((self.truncate_at.unwrap_or(len / 2).min(len), false));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar() {
+        let f =
+            FaultSpec::parse("latency=50, executing=2; status=503 retry-after=3 reset").unwrap();
+        assert_eq!(f.latency_ms, Some(50));
+        assert_eq!(f.executing, Some(2));
+        assert_eq!(f.status, Some(503));
+        assert_eq!(f.retry_after, Some(3));
+        assert!(f.reset);
+        assert!(FaultSpec::parse("explode").is_err());
+        assert!(FaultSpec::parse("executing=x").is_err());
+        let g = FaultSpec::parse("only=download,slow-body=1000").unwrap();
+        assert!(g.applies_to("download") && !g.applies_to("invoke"));
+        assert_eq!(f.merged(&g).slow_body, Some(1000));
+        assert_eq!(
+            FaultSpec::parse("truncate").unwrap().cut_at(100),
+            Some((50, false))
+        );
+        let e = FaultSpec::parse("latency=5, error=Login failed for user 'webaccess'.").unwrap();
+        assert_eq!(
+            e.error.as_deref(),
+            Some("Login failed for user 'webaccess'.")
+        );
+        assert_eq!(e.latency_ms, Some(5));
+    }
+}

@@ -1,0 +1,152 @@
+//! The three MAST notebooks as manifests (`manifests/examples/`), run end to
+//! end with `--sandbox`. The sandbox carries the real rows MAST returned to
+//! the notebooks, so their counts are anchors: program 1073 NIRCam imaging
+//! has 15 observations (2024-02-20), and `target_name: Io*` finds 34.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn run(example: &str, out: &Path) -> std::process::Output {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Command::cargo_bin("mastflow")
+        .unwrap()
+        .current_dir(&repo)
+        .env_remove("MAST_API_TOKEN")
+        .args(["run", "--sandbox", "-q"])
+        .arg(format!("manifests/examples/{example}.yaml"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn step(out: &Path, name: &str) -> Value {
+    let rec: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    rec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()
+        .clone()
+}
+
+fn csv_column(t: &mastflow::table::Table, name: &str) -> Vec<String> {
+    t.column(name)
+        .unwrap()
+        .iter()
+        .map(|v| v.display())
+        .collect()
+}
+
+#[test]
+fn large_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run("large-downloads", dir.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(step(dir.path(), "observations")["rows_out"], 15);
+    let products = step(dir.path(), "products");
+    // 15 observations in batches of 5: three requests.
+    assert_eq!(products["requests"], 3);
+    let notes = products["notes"][0].as_str().unwrap();
+    assert!(
+        notes.starts_with("dropped ") && notes.ends_with(" duplicate rows (same dataURI)"),
+        "{notes}"
+    );
+    let uncal =
+        mastflow::table::io::read_path(&dir.path().join("uncal_products.ecsv"), None).unwrap();
+    assert!(uncal.num_rows() > 0);
+    let uris = csv_column(&uncal, "dataURI");
+    let mut distinct = uris.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), uris.len(), "the plan is de-duplicated");
+    assert!(
+        csv_column(&uncal, "productFilename")
+            .iter()
+            .all(|f| f.ends_with("_uncal.fits"))
+    );
+    let volume = std::fs::read_to_string(dir.path().join("volume.csv")).unwrap();
+    assert!(
+        volume.starts_with(&format!(
+            "obs_collection,files,bytes\nJWST,{},",
+            uncal.num_rows()
+        )),
+        "{volume}"
+    );
+}
+
+#[test]
+fn si_keyword_exoplanet_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run("si-keyword-exoplanets", dir.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let keywords = mastflow::table::io::read_path(&dir.path().join("keywords.ecsv"), None).unwrap();
+    assert!(keywords.num_rows() > 0);
+    // Every file is a NIRISS SOSS time series of a COM or ERS program, in the window.
+    assert!(
+        csv_column(&keywords, "exp_type")
+            .iter()
+            .all(|x| x == "NIS_SOSS")
+    );
+    assert!(
+        csv_column(&keywords, "category")
+            .iter()
+            .all(|x| x == "COM" || x == "ERS")
+    );
+    let mjd = keywords.column("date_obs_mjd").unwrap();
+    assert!(
+        mjd.iter()
+            .all(|v| v.as_f64().is_some_and(|m| (59731.0..=59795.0).contains(&m)))
+    );
+    let obs = mastflow::table::io::read_path(&dir.path().join("observations.ecsv"), None).unwrap();
+    assert!(obs.num_rows() > 0);
+    assert!(
+        csv_column(&obs, "instrument_name")
+            .iter()
+            .all(|x| x.starts_with("NIRISS"))
+    );
+    let spectra = mastflow::table::io::read_path(&dir.path().join("spectra.ecsv"), None).unwrap();
+    assert!(
+        csv_column(&spectra, "productType")
+            .iter()
+            .all(|x| x == "SCIENCE" || x == "INFO")
+    );
+    assert!(
+        csv_column(&spectra, "dataproduct_type")
+            .iter()
+            .all(|x| x == "spectrum")
+    );
+}
+
+#[test]
+fn duplication_check_gates_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run("duplication-check", dir.path());
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("potential duplicates found"));
+    assert_eq!(step(dir.path(), "duplicates.moving")["rows_out"], 34);
+    let report = mastflow::table::io::read_path(&dir.path().join("duplicates.ecsv"), None).unwrap();
+    let targets = csv_column(&report, "target");
+    assert!(targets.iter().any(|t| t == "Io"));
+    // Io has executed (1373) and planned (calib_level -1) programs.
+    let planned: i64 = (0..report.num_rows())
+        .filter(|&i| targets[i] == "Io")
+        .map(|i| match report.column("planned").unwrap().get(i) {
+            mastflow::table::ValueRef::Int(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert!(planned > 0);
+    assert!(
+        csv_column(&report, "proposal_URL")
+            .iter()
+            .all(|u| u.starts_with("https://www.stsci.edu/cgi-bin/get-proposal-info?id="))
+    );
+}
