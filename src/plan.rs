@@ -459,6 +459,12 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             }
             format!("products of {} where {}", name(from), parts.join(" and "))
         }
+        Op::Missions(m) => format!(
+            "{} missions search ({} condition(s){})",
+            m.mission,
+            m.conditions.len(),
+            if m.position.is_some() { ", cone" } else { "" }
+        ),
         Op::Resolve { from, column, .. } => format!(
             "resolve names in {}.{column} (Mast.Name.Lookup)",
             name(from)

@@ -228,10 +228,15 @@ impl ArchiveArgs {
     /// The archive clients for a run.
     fn services(&self) -> Result<exec::Services, String> {
         use crate::services::mashup;
+        let http = self.http()?;
         Ok(exec::Services {
             mashup: Some(mashup::Mashup::new(
-                self.http()?,
+                http.clone(),
                 mashup::MashupConfig::for_base(&self.base_url),
+            )),
+            missions: Some(crate::services::missions::Missions::new(
+                http,
+                &self.base_url,
             )),
         })
     }

@@ -6,7 +6,7 @@ use super::{Observer, StepError};
 use crate::services::mashup::Mashup;
 use crate::table::{Column, Table, ops};
 use crate::template::{Context, row_value};
-use crate::validate::{CaomCriterion, CaomQuery, MashupOp, Op, SiQuery};
+use crate::validate::{CaomCriterion, CaomQuery, MashupOp, MissionsOp, Op, SiQuery};
 use serde_json::Value as J;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 #[derive(Debug, Clone, Default)]
 pub struct Services {
     pub mashup: Option<Mashup>,
+    pub missions: Option<crate::services::missions::Missions>,
 }
 
 /// What a remote step produced, with its request count.
@@ -35,6 +36,7 @@ pub async fn run(
 ) -> Result<RemoteResult, StepError> {
     match op {
         Op::Mashup(m) => mashup(name, m, inputs, ctx, services, obs).await,
+        Op::Missions(m) => missions(name, m, ctx, services, obs).await,
         Op::Resolve {
             column,
             fail_unresolved,
@@ -42,6 +44,80 @@ pub async fn run(
         } => resolve(name, column, *fail_unresolved, inputs, services, obs).await,
         _ => Err(StepError::Internal("not a remote step".into())),
     }
+}
+
+/// A missions-API search: conditions rendered, lists comma-joined and
+/// ranges written `a..b` as the server reads them.
+async fn missions(
+    name: &str,
+    op: &MissionsOp,
+    ctx: &Context,
+    services: &Services,
+    obs: &Arc<dyn Observer>,
+) -> Result<RemoteResult, StepError> {
+    use crate::services::missions::Search;
+    let client = services.missions.clone().ok_or_else(|| {
+        StepError::Invalid("no MAST missions service is configured for this run".into())
+    })?;
+    let mut conditions = Vec::new();
+    for (col, c) in &op.conditions {
+        let text = |v: J| match v {
+            J::String(s) => s,
+            other => other.to_string(),
+        };
+        let value = match c {
+            CaomCriterion::Values(v) => {
+                let vals = render_values(v, ctx)?;
+                match vals.as_slice() {
+                    [one] => one.clone(),
+                    many => J::String(many.iter().cloned().map(text).collect::<Vec<_>>().join(",")),
+                }
+            }
+            CaomCriterion::Range { min, max } => {
+                let end = |v: &Option<J>| -> Result<String, StepError> {
+                    Ok(v.as_ref()
+                        .map(|x| render_json(x, ctx))
+                        .transpose()?
+                        .map(text)
+                        .unwrap_or_default())
+                };
+                J::String(format!("{}..{}", end(min)?, end(max)?))
+            }
+        };
+        conditions.push((col.clone(), value));
+    }
+    let position = match &op.position {
+        None => None,
+        Some((ra, dec, radius)) => {
+            let r = |t: &str| ctx.render(t).map_err(StepError::Template);
+            let (ra_t, dec_t, rad_t) = (r(ra)?, r(dec)?, r(radius)?);
+            let ra = crate::services::caom::parse_ra(&ra_t)
+                .ok_or_else(|| StepError::Invalid(format!("position ra `{ra_t}` is not valid")))?;
+            let dec = crate::services::caom::parse_dec(&dec_t).ok_or_else(|| {
+                StepError::Invalid(format!("position dec `{dec_t}` is not valid"))
+            })?;
+            let deg = crate::table::expr::parse_angle(&rad_t).ok_or_else(|| {
+                StepError::Invalid(format!("position radius `{rad_t}` is not an angle"))
+            })?;
+            Some((ra, dec, deg * 3600.0))
+        }
+    };
+    let search = Search {
+        conditions,
+        position,
+        select_cols: op.columns.clone(),
+        sort_by: op.sort_by.clone(),
+        page_size: op.page_size,
+    };
+    let found = client
+        .search(&op.mission, &search)
+        .await
+        .map_err(|e| StepError::Service(e.to_string()))?;
+    obs.step_progress(name, found.table.num_rows(), found.requests);
+    Ok(RemoteResult {
+        local: LocalResult::from_table(found.table),
+        requests: found.requests,
+    })
 }
 
 /// A name, what MAST resolved it to, and the requests it took.

@@ -151,6 +151,9 @@ pub enum RawStep {
     /// program (executed vs planned observations, instruments, filters,
     /// exposure, titles, program URLs).
     DuplicationCheck(DuplicationStep),
+    /// The MAST missions search API (`/search/<mission>/api/v0.1/search`),
+    /// paged by offset until every result arrived.
+    Missions(MissionsStep),
 }
 
 impl RawStep {
@@ -178,6 +181,7 @@ impl RawStep {
             RawStep::SiKeywords(_) => "si_keywords",
             RawStep::Resolve(_) => "resolve",
             RawStep::DuplicationCheck(_) => "duplication_check",
+            RawStep::Missions(_) => "missions",
         }
     }
 
@@ -208,6 +212,7 @@ impl RawStep {
             RawStep::SiKeywords(s) => c!(s),
             RawStep::Resolve(s) => c!(s),
             RawStep::DuplicationCheck(s) => c!(s),
+            RawStep::Missions(s) => c!(s),
         }
     }
 }
@@ -845,4 +850,32 @@ pub struct DuplicationStep {
     /// Refuse to fetch when a target matches more observations than this (default 5000).
     #[serde(default)]
     pub max: Option<u64>,
+}
+
+/// `missions` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MissionsStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Mission (default `jwst`; also `hst`, `classy`, `ullyses`, `iue`).
+    #[serde(default)]
+    pub mission: Option<String>,
+    /// `column: value | [values] | {min, max}`; the server also reads
+    /// `"!v"`, `">=v"`, `"a..b"` and `*` wildcards in values.
+    #[serde(default)]
+    pub conditions: IndexMap<String, CriterionSpec>,
+    /// Search around a position (radius up to 30 arcmin; default 3 arcmin).
+    #[serde(default)]
+    pub position: Option<PositionSpec>,
+    /// Columns to return (the server's defaults when omitted).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    #[serde(default)]
+    pub sort_by: Vec<String>,
+    /// Results per request (default 5000); every page is fetched.
+    #[serde(default)]
+    pub page_size: Option<u64>,
 }

@@ -105,6 +105,8 @@ pub struct Request {
     pub url: String,
     /// `application/x-www-form-urlencoded` fields.
     pub form: Option<Vec<(String, String)>>,
+    /// A JSON body.
+    pub json: Option<serde_json::Value>,
     pub headers: Vec<(String, String)>,
     /// Send the MAST token (only happens if the host is a MAST host).
     pub auth: bool,
@@ -116,9 +118,23 @@ impl Request {
             method: reqwest::Method::GET,
             url: url.into(),
             form: None,
+            json: None,
             headers: Vec::new(),
             auth: false,
         }
+    }
+
+    pub fn post_json(url: impl Into<String>, body: serde_json::Value) -> Self {
+        Self {
+            json: Some(body),
+            ..Self::post_form(url, Vec::new())
+        }
+        .without_form()
+    }
+
+    fn without_form(mut self) -> Self {
+        self.form = None;
+        self
     }
 
     pub fn post_form(url: impl Into<String>, form: Vec<(String, String)>) -> Self {
@@ -126,6 +142,7 @@ impl Request {
             method: reqwest::Method::POST,
             url: url.into(),
             form: Some(form),
+            json: None,
             headers: Vec::new(),
             auth: false,
         }
@@ -311,6 +328,9 @@ impl Http {
         }
         if let Some(form) = &req.form {
             b = b.form(form);
+        }
+        if let Some(j) = &req.json {
+            b = b.json(j);
         }
         let resp = b.send().await.map_err(Attempt::from)?;
         let status = resp.status().as_u16();

@@ -8,3 +8,4 @@ pub mod caom;
 pub mod http;
 pub mod key;
 pub mod mashup;
+pub mod missions;

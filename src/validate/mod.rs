@@ -777,6 +777,9 @@ impl<'a> Validator<'a> {
             RawStep::DuplicationCheck(_) => {
                 unreachable!("duplication_check is expanded before validation")
             }
+            RawStep::Missions(ms) => {
+                Op::Missions(Box::new(self.missions_op(ms, &at, &mut colrefs, &mut refs)))
+            }
             RawStep::Resolve(r) => {
                 let from_id = from(self, "from", &r.from, &mut inputs);
                 let column = r.column.clone().unwrap_or_else(|| "target_name".into());
@@ -1354,33 +1357,10 @@ impl<'a> Validator<'a> {
             }
             criteria.push((field.name.to_string(), crit));
         }
-        let position = cs.position.as_ref().map(|pos| {
-            let p = at("position");
-            let ra = scalar_text(&pos.ra);
-            let dec = scalar_text(&pos.dec);
-            let radius = pos.radius.as_ref().map(scalar_text).unwrap_or_else(|| "0.2deg".into());
-            for (name, text, check) in [("ra", &ra, 0u8), ("dec", &dec, 1), ("radius", &radius, 2)] {
-                let vp = vec_with(&p, k(name));
-                if template::is_template(text) {
-                    texts.push((text.clone(), vp));
-                    continue;
-                }
-                let ok = match check {
-                    0 => crate::services::caom::parse_ra(text).is_some(),
-                    1 => crate::services::caom::parse_dec(text).is_some(),
-                    _ => crate::table::expr::parse_angle(text).is_some(),
-                };
-                if !ok {
-                    let help = match check {
-                        0 => "give degrees (346.62) or hours:minutes:seconds (\"23:06:29.37\")",
-                        1 => "give degrees (-5.04) or degrees:arcmin:arcsec (\"-05:02:29.0\") within ±90",
-                        _ => "give an angle like 30s, 2m, 0.5deg, or degrees",
-                    };
-                    self.err(Problem::new("bad_position", format!("position {name} `{text}` is not valid"), self.span_value(&vp)).help(help));
-                }
-            }
-            (ra, dec, radius)
-        });
+        let position = cs
+            .position
+            .as_ref()
+            .map(|pos| self.position_texts(pos, &at("position"), "0.2deg", &mut texts));
         if criteria.is_empty() && position.is_none() {
             self.err(
                 Problem::new(
@@ -1465,51 +1445,7 @@ impl<'a> Validator<'a> {
         colrefs: &mut Vec<ColRef>,
         refs: &mut Vec<(Reference, Vec<Seg>)>,
     ) -> MashupOp {
-        let mut criteria = Vec::new();
-        for (col, spec) in &sk.criteria {
-            let p = vec_with(&at("criteria"), k(col));
-            let crit = match spec {
-                raw::CriterionSpec::Range(r) => {
-                    for (end, v) in [("min", &r.min), ("max", &r.max)] {
-                        if let Some(raw::Scalar::Str(t)) = v {
-                            if !template::is_template(t)
-                                && t.trim().parse::<f64>().is_err()
-                                && crate::table::normalize::iso_to_mjd(t).is_none()
-                            {
-                                self.err(Problem::new("bad_criterion", format!("`{col}` range {end} `{t}` is neither a number nor an ISO date"), self.span_value(&vec_with(&p, k(end)))).help("write a number, or a date like 2022-06-01 (it becomes an MJD range)"));
-                            }
-                        }
-                    }
-                    CaomCriterion::Range {
-                        min: r.min.as_ref().map(scalar_json),
-                        max: r.max.as_ref().map(scalar_json),
-                    }
-                }
-                raw::CriterionSpec::Many(v) => {
-                    CaomCriterion::Values(v.iter().map(scalar_json).collect())
-                }
-                raw::CriterionSpec::One(v) => CaomCriterion::Values(vec![scalar_json(v)]),
-            };
-            let mut strings = Vec::new();
-            match &crit {
-                CaomCriterion::Values(v) => v.iter().for_each(|x| {
-                    if let Some(t) = x.as_str() {
-                        strings.push(t.to_string())
-                    }
-                }),
-                CaomCriterion::Range { min, max } => {
-                    [min, max].into_iter().flatten().for_each(|x| {
-                        if let Some(t) = x.as_str() {
-                            strings.push(t.to_string())
-                        }
-                    })
-                }
-            }
-            for t in strings {
-                self.template_refs(&t, &p, false, colrefs, refs);
-            }
-            criteria.push((col.clone(), crit));
-        }
+        let criteria = self.plain_criteria(&sk.criteria, &at("criteria"), true, colrefs, refs);
         let columns = sk
             .columns
             .as_ref()
@@ -1525,6 +1461,162 @@ impl<'a> Validator<'a> {
             caom: None,
             si: Some(SiQuery { criteria, columns }),
             dedupe: None,
+        }
+    }
+
+    /// Criteria passed to the server as written (SI keywords, missions):
+    /// lists ORed, `{min, max}` ranges; with `dates`, range ends may be ISO
+    /// dates (converted to MJD at run time).
+    fn plain_criteria(
+        &mut self,
+        spec: &IndexMap<String, raw::CriterionSpec>,
+        path: &[Seg],
+        dates: bool,
+        colrefs: &mut Vec<ColRef>,
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) -> Vec<(String, CaomCriterion)> {
+        let mut criteria = Vec::new();
+        for (col, c) in spec {
+            let p = vec_with(path, k(col));
+            let crit = match c {
+                raw::CriterionSpec::Range(r) => {
+                    for (end, v) in [("min", &r.min), ("max", &r.max)] {
+                        let Some(raw::Scalar::Str(t)) = v else {
+                            continue;
+                        };
+                        let date_ok = dates && crate::table::normalize::iso_to_mjd(t).is_some();
+                        if !template::is_template(t) && t.trim().parse::<f64>().is_err() && !date_ok
+                        {
+                            let what = if dates {
+                                "neither a number nor an ISO date"
+                            } else {
+                                "not a number"
+                            };
+                            self.err(
+                                Problem::new("bad_criterion", format!("`{col}` range {end} `{t}` is {what}"), self.span_value(&vec_with(&p, k(end))))
+                                    .help(if dates { "write a number, or a date like 2022-06-01 (it becomes an MJD range)" } else { "write a number" }),
+                            );
+                        }
+                    }
+                    CaomCriterion::Range {
+                        min: r.min.as_ref().map(scalar_json),
+                        max: r.max.as_ref().map(scalar_json),
+                    }
+                }
+                raw::CriterionSpec::Many(v) => {
+                    CaomCriterion::Values(v.iter().map(scalar_json).collect())
+                }
+                raw::CriterionSpec::One(v) => CaomCriterion::Values(vec![scalar_json(v)]),
+            };
+            let texts: Vec<&str> = match &crit {
+                CaomCriterion::Values(v) => v.iter().filter_map(|x| x.as_str()).collect(),
+                CaomCriterion::Range { min, max } => [min, max]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str())
+                    .collect(),
+            };
+            for t in texts {
+                self.template_refs(t, &p, false, colrefs, refs);
+            }
+            criteria.push((col.clone(), crit));
+        }
+        criteria
+    }
+
+    /// A position's texts, checked when literal; templates are collected.
+    fn position_texts(
+        &mut self,
+        pos: &raw::PositionSpec,
+        path: &[Seg],
+        default_radius: &str,
+        texts: &mut Vec<(String, Vec<Seg>)>,
+    ) -> (String, String, String) {
+        let ra = scalar_text(&pos.ra);
+        let dec = scalar_text(&pos.dec);
+        let radius = pos
+            .radius
+            .as_ref()
+            .map(scalar_text)
+            .unwrap_or_else(|| default_radius.into());
+        for (name, text, check) in [("ra", &ra, 0u8), ("dec", &dec, 1), ("radius", &radius, 2)] {
+            let vp = vec_with(path, k(name));
+            if template::is_template(text) {
+                texts.push((text.clone(), vp));
+                continue;
+            }
+            let ok = match check {
+                0 => crate::services::caom::parse_ra(text).is_some(),
+                1 => crate::services::caom::parse_dec(text).is_some(),
+                _ => crate::table::expr::parse_angle(text).is_some(),
+            };
+            if !ok {
+                let help = match check {
+                    0 => "give degrees (346.62) or hours:minutes:seconds (\"23:06:29.37\")",
+                    1 => {
+                        "give degrees (-5.04) or degrees:arcmin:arcsec (\"-05:02:29.0\") within ±90"
+                    }
+                    _ => "give an angle like 30s, 2m, 0.5deg, or degrees",
+                };
+                self.err(
+                    Problem::new(
+                        "bad_position",
+                        format!("position {name} `{text}` is not valid"),
+                        self.span_value(&vp),
+                    )
+                    .help(help),
+                );
+            }
+        }
+        (ra, dec, radius)
+    }
+
+    fn missions_op(
+        &mut self,
+        ms: &raw::MissionsStep,
+        at: &dyn Fn(&str) -> Vec<Seg>,
+        colrefs: &mut Vec<ColRef>,
+        refs: &mut Vec<(Reference, Vec<Seg>)>,
+    ) -> MissionsOp {
+        let conditions =
+            self.plain_criteria(&ms.conditions, &at("conditions"), false, colrefs, refs);
+        let mut texts = Vec::new();
+        let position = ms
+            .position
+            .as_ref()
+            .map(|p| self.position_texts(p, &at("position"), "3m", &mut texts));
+        for (t, p) in texts {
+            self.template_refs(&t, &p, false, colrefs, refs);
+        }
+        if conditions.is_empty() && position.is_none() {
+            self.err(
+                Problem::new(
+                    "empty_search",
+                    "a missions search needs `conditions` or a `position`",
+                    self.span_key(&at("conditions")[..2]),
+                )
+                .help("add e.g. `conditions: {exp_type: NIS_SOSS}`"),
+            );
+        }
+        let page_size = ms.page_size.unwrap_or(5000);
+        if page_size == 0 {
+            self.err(Problem::new(
+                "bad_value",
+                "`page_size` must be at least 1",
+                self.span_value(&at("page_size")),
+            ));
+        }
+        MissionsOp {
+            mission: ms
+                .mission
+                .clone()
+                .unwrap_or_else(|| "jwst".into())
+                .to_ascii_lowercase(),
+            conditions,
+            position,
+            columns: ms.columns.clone(),
+            sort_by: ms.sort_by.clone(),
+            page_size: page_size.max(1),
         }
     }
 
@@ -2378,6 +2470,7 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
         }
         Op::Mashup(x) => mashup_columns(x),
         Op::FilterProducts { .. } => up(0),
+        Op::Missions(m) => m.columns.clone(),
         Op::Resolve { .. } => up(0).map(|mut c| {
             c.extend(RESOLVED_COLUMNS.iter().map(|s| s.to_string()));
             c

@@ -151,6 +151,20 @@ pub enum Op {
         column: String,
         fail_unresolved: bool,
     },
+    Missions(Box<MissionsOp>),
+}
+
+/// A missions-API search.
+#[derive(Debug, Clone)]
+pub struct MissionsOp {
+    pub mission: String,
+    /// Conditions; string leaves may be templates.
+    pub conditions: Vec<(String, CaomCriterion)>,
+    /// `(ra, dec, radius)` texts, converted at run time.
+    pub position: Option<(String, String, String)>,
+    pub columns: Option<Vec<String>>,
+    pub sort_by: Vec<String>,
+    pub page_size: u64,
 }
 
 /// A Mashup call, possibly fanned out over an upstream table.
@@ -207,7 +221,7 @@ pub enum CaomCriterion {
 impl Op {
     /// Whether the step talks to an archive (runs async, counts requests).
     pub fn is_remote(&self) -> bool {
-        matches!(self, Op::Mashup(_) | Op::Resolve { .. })
+        matches!(self, Op::Mashup(_) | Op::Resolve { .. } | Op::Missions(_))
     }
 }
 

@@ -1,0 +1,220 @@
+//! The MAST missions search API (`/search/<mission>/api/v0.1/search`), the
+//! newer JWST keyword search (astroquery's `MastMissions`).
+//!
+//! JSON in, JSON out; paged by `offset` until `totalResults` rows arrived
+//! (astroquery does not page: it warns at its `limit`). Column types come
+//! from the response's `info` list.
+
+use super::http::{Http, HttpError, Request};
+use crate::table::column::ColumnBuilder;
+use crate::table::normalize::json_cell;
+use crate::table::{DataType, Table};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MissionsError {
+    #[error("MAST missions search ({mission}): {source}")]
+    Http {
+        mission: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error("MAST missions search ({mission}) answered something unexpected: {detail}")]
+    Malformed { mission: String, detail: String },
+    #[error(
+        "MAST missions search ({mission}) reported {expected} results but {got} arrived; refusing an incomplete result"
+    )]
+    Incomplete {
+        mission: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("MAST missions search ({mission}): {messages}")]
+    Messages { mission: String, messages: String },
+}
+
+/// A search request.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub conditions: Vec<(String, Value)>,
+    /// `(ra_deg, dec_deg, radius_arcsec)`.
+    pub position: Option<(f64, f64, f64)>,
+    pub select_cols: Option<Vec<String>>,
+    pub sort_by: Vec<String>,
+    pub page_size: u64,
+}
+
+/// The result, with the requests it took.
+#[derive(Debug)]
+pub struct Found {
+    pub table: Table,
+    pub requests: u64,
+}
+
+/// A missions-API client sharing the polite HTTP layer.
+#[derive(Debug, Clone)]
+pub struct Missions {
+    http: Arc<Http>,
+    base_url: String,
+}
+
+impl Missions {
+    pub fn new(http: Arc<Http>, base_url: &str) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Run a search, fetching every page.
+    pub async fn search(&self, mission: &str, s: &Search) -> Result<Found, MissionsError> {
+        let url = format!("{}/search/{mission}/api/v0.1/search", self.base_url);
+        let page = s.page_size.max(1);
+        let mut offset = 0u64;
+        let mut rows: Vec<serde_json::Map<String, Value>> = Vec::new();
+        let mut info: Vec<(String, String)> = Vec::new();
+        let mut requests = 0u64;
+        loop {
+            let body = self.body(s, page, offset);
+            let req = Request {
+                headers: vec![
+                    ("Content-Type".into(), "application/json".into()),
+                    ("Accept".into(), "application/json".into()),
+                ],
+                auth: true,
+                ..Request::post_json(url.clone(), body)
+            };
+            let resp = self
+                .http
+                .send(&req)
+                .await
+                .map_err(|e| MissionsError::Http {
+                    mission: mission.into(),
+                    source: e,
+                })?;
+            requests += u64::from(resp.attempts);
+            let v: Value =
+                serde_json::from_slice(&resp.body).map_err(|e| MissionsError::Malformed {
+                    mission: mission.into(),
+                    detail: e.to_string(),
+                })?;
+            if let Some(msgs) = v
+                .get("messages")
+                .and_then(Value::as_array)
+                .filter(|m| !m.is_empty())
+            {
+                let text: Vec<String> = msgs
+                    .iter()
+                    .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_string))
+                    .collect();
+                if v.get("results").is_none() {
+                    return Err(MissionsError::Messages {
+                        mission: mission.into(),
+                        messages: text.join("; "),
+                    });
+                }
+            }
+            if info.is_empty() {
+                info = v
+                    .get("info")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| {
+                                Some((
+                                    c.get("name")?.as_str()?.to_string(),
+                                    c.get("type")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("VARCHAR")
+                                        .to_string(),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            let total = v
+                .get("totalResults")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| MissionsError::Malformed {
+                    mission: mission.into(),
+                    detail: "no totalResults".into(),
+                })?;
+            let batch = v
+                .get("results")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = batch.len() as u64;
+            rows.extend(batch.into_iter().filter_map(|r| r.as_object().cloned()));
+            offset += n;
+            if offset >= total || n == 0 {
+                if (rows.len() as u64) < total {
+                    return Err(MissionsError::Incomplete {
+                        mission: mission.into(),
+                        expected: total,
+                        got: rows.len() as u64,
+                    });
+                }
+                break;
+            }
+        }
+        Ok(Found {
+            table: to_table(&info, &rows),
+            requests,
+        })
+    }
+
+    fn body(&self, s: &Search, limit: u64, offset: u64) -> Value {
+        let mut b = serde_json::Map::new();
+        b.insert("limit".into(), json!(limit));
+        b.insert("offset".into(), json!(offset));
+        b.insert(
+            "select_cols".into(),
+            s.select_cols.as_ref().map_or(Value::Null, |c| json!(c)),
+        );
+        if let Some((ra, dec, r)) = s.position {
+            b.insert("target".into(), json!([format!("{ra} {dec}")]));
+            b.insert("radius".into(), json!(r));
+            b.insert("radius_units".into(), json!("arcseconds"));
+        }
+        b.insert(
+            "conditions".into(),
+            Value::Array(s.conditions.iter().map(|(k, v)| json!({ k: v })).collect()),
+        );
+        if !s.sort_by.is_empty() {
+            b.insert("sort_by".into(), json!(s.sort_by));
+            b.insert("sort_desc".into(), json!(vec![false; s.sort_by.len()]));
+        }
+        Value::Object(b)
+    }
+}
+
+/// `info` types: VARCHAR, FLOAT, INTEGER, DATETIME, BOOLEAN...
+fn info_type(t: &str) -> DataType {
+    match t.to_ascii_uppercase().as_str() {
+        "FLOAT" | "DOUBLE" | "REAL" | "DECIMAL" | "NUMERIC" => DataType::Float,
+        "INTEGER" | "INT" | "BIGINT" | "SMALLINT" | "LONG" => DataType::Int,
+        "BOOLEAN" | "BOOL" | "BIT" => DataType::Bool,
+        _ => DataType::String,
+    }
+}
+
+fn to_table(info: &[(String, String)], rows: &[serde_json::Map<String, Value>]) -> Table {
+    let mut cols = Vec::new();
+    for (name, ty) in info {
+        let t = info_type(ty);
+        let mut b = ColumnBuilder::new(t, rows.len());
+        for r in rows {
+            b.push(json_cell(r.get(name).unwrap_or(&Value::Null), t).as_ref());
+        }
+        let mut c = b.finish(name.clone());
+        if ty.eq_ignore_ascii_case("DATETIME") {
+            c.meta.xtype = Some("timestamp".into());
+        }
+        cols.push(c);
+    }
+    Table::new(cols).unwrap_or_default()
+}
