@@ -459,6 +459,14 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             }
             format!("products of {} where {}", name(from), parts.join(" and "))
         }
+        Op::Crossmatch(x) => format!(
+            "sky match {} × {} within {:.3}\" ({:?}, {:?})",
+            name(&x.left),
+            name(&x.right),
+            x.radius_deg * 3600.0,
+            x.find,
+            x.join
+        ),
         Op::Missions(m) => format!(
             "{} missions search ({} condition(s){})",
             m.mission,

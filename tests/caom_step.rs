@@ -341,3 +341,80 @@ async fn unresolved_names_are_reported_never_dropped() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("MAST could not resolve: Nowhere-9"));
 }
+
+#[test]
+fn local_crossmatch_of_targets_with_observations() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(
+        dir.path(),
+        r#"
+version: 1
+name: xmatch
+steps:
+  targets:
+    kind: table
+    rows:
+      - {target: Trappist-1, ra: "23:06:29.368", dec: "-05:02:29.04"}
+      - {target: M 57, ra: "18:53:35.097", dec: "+33:01:44.883"}
+      - {target: Nothing, ra: "01:00:00", dec: "+10:00:00"}
+  observations:
+    kind: table
+    rows:
+      - {obs_id: a, s_ra: 346.6223, s_dec: -5.0414}
+      - {obs_id: b, s_ra: 346.6240, s_dec: -5.0414}
+      - {obs_id: c, s_ra: 283.3962, s_dec: 33.0291}
+  near:
+    kind: crossmatch
+    left: targets
+    right: observations
+    right_position: [s_ra, s_dec]
+    radius: 10s
+    find: all
+  lonely:
+    kind: crossmatch
+    left: targets
+    right: observations
+    right_position: [s_ra, s_dec]
+    radius: 10s
+    join: 1not2
+outputs:
+  - {from: near, path: near.csv, columns: [target, obs_id]}
+  - {from: lonely, path: lonely.csv, columns: [target]}
+"#,
+    );
+    let out = dir.path().join("out");
+    let o = Command::cargo_bin("mastflow")
+        .unwrap()
+        .arg("run")
+        .arg(&m)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // b is 6" from Trappist-1 (inside 10"), so both a and b match it.
+    assert_eq!(
+        std::fs::read_to_string(out.join("near.csv")).unwrap(),
+        "target,obs_id\nTrappist-1,a\nTrappist-1,b\nM 57,c\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("lonely.csv")).unwrap(),
+        "target\nNothing\n"
+    );
+    // Position columns are checked like any other.
+    let bad = write(
+        dir.path(),
+        "version: 1\nname: x\nsteps:\n  a:\n    kind: table\n    rows: [{ra: 1, dec: 2}]\n  b:\n    kind: crossmatch\n    left: a\n    right: a\n    right_position: [s_ra, dec]\n    radius: 1s\n",
+    );
+    let o = Command::cargo_bin("mastflow")
+        .unwrap()
+        .arg("validate")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("column `s_ra` does not exist in the output of `a`")
+    );
+}

@@ -103,8 +103,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Serve the MAST emulator (Mashup, downloads, name resolver, missions,
-    /// TAP) with realistic JWST data on 127.0.0.1; prints its base URL.
+    /// Serve the MAST emulator (Mashup services, downloads, name resolver)
+    /// with realistic JWST data on 127.0.0.1; prints its base URL.
     Sandbox {
         /// Port (0 picks a free one).
         #[arg(long, default_value_t = 0)]

@@ -133,6 +133,22 @@ pub fn run(
             ));
             r
         }
+        Op::Crossmatch(x) => {
+            let (Some(l), Some(r)) = (inputs.first(), inputs.get(1)) else {
+                return Err(StepError::Internal("crossmatch needs two inputs".into()));
+            };
+            let t = crate::table::xmatch::sky_match(
+                l,
+                &x.left_position,
+                r,
+                &x.right_position,
+                x.radius_deg,
+                x.find,
+                x.join,
+                (&x.suffixes.0, &x.suffixes.1),
+            )?;
+            LocalResult::table(t)
+        }
         Op::Select { columns, .. } => LocalResult::table(ops::select(&*input()?, columns)?),
         Op::Drop { columns, .. } => LocalResult::table(ops::drop(&*input()?, columns)?),
         Op::Rename { columns, .. } => LocalResult::table(ops::rename(&*input()?, columns)?),

@@ -154,6 +154,9 @@ pub enum RawStep {
     /// The MAST missions search API (`/search/<mission>/api/v0.1/search`),
     /// paged by offset until every result arrived.
     Missions(MissionsStep),
+    /// Match two tables by sky position within a radius (locally, HEALPix
+    /// indexed), with STILTS's `find` and `join` vocabulary.
+    Crossmatch(CrossmatchStep),
 }
 
 impl RawStep {
@@ -182,6 +185,7 @@ impl RawStep {
             RawStep::Resolve(_) => "resolve",
             RawStep::DuplicationCheck(_) => "duplication_check",
             RawStep::Missions(_) => "missions",
+            RawStep::Crossmatch(_) => "crossmatch",
         }
     }
 
@@ -213,6 +217,7 @@ impl RawStep {
             RawStep::Resolve(s) => c!(s),
             RawStep::DuplicationCheck(s) => c!(s),
             RawStep::Missions(s) => c!(s),
+            RawStep::Crossmatch(s) => c!(s),
         }
     }
 }
@@ -878,4 +883,58 @@ pub struct MissionsStep {
     /// Results per request (default 5000); every page is fetched.
     #[serde(default)]
     pub page_size: Option<u64>,
+}
+
+/// `crossmatch` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrossmatchStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The first table (STILTS's "1").
+    pub left: String,
+    /// The second table ("2").
+    pub right: String,
+    /// RA and Dec columns of the left table (default `[ra, dec]`); degrees or sexagesimal.
+    #[serde(default)]
+    pub left_position: Option<(String, String)>,
+    /// RA and Dec columns of the right table (default `[ra, dec]`; CAOM's are `[s_ra, s_dec]`).
+    #[serde(default)]
+    pub right_position: Option<(String, String)>,
+    /// Match radius: `1s`, `30s`, `2m`, `0.01deg`.
+    pub radius: String,
+    /// `best` (the nearest partner of each left row) or `all` (every pair).
+    #[serde(default)]
+    pub find: Option<FindSpec>,
+    /// `1and2` (pairs; default), `1not2`, `2not1`, `all1`, `all2`, `1or2`.
+    #[serde(default)]
+    pub join: Option<XJoinSpec>,
+    /// Suffixes for columns present on both sides (default `["_1", "_2"]`).
+    #[serde(default)]
+    pub suffixes: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FindSpec {
+    Best,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum XJoinSpec {
+    #[serde(rename = "1and2")]
+    And12,
+    #[serde(rename = "1not2")]
+    Not12,
+    #[serde(rename = "2not1")]
+    Not21,
+    #[serde(rename = "all1")]
+    All1,
+    #[serde(rename = "all2")]
+    All2,
+    #[serde(rename = "1or2")]
+    Or12,
 }

@@ -337,28 +337,7 @@ pub fn unknown_column(name: &str) -> String {
     }
 }
 
-/// Right ascension: degrees (`346.62`) or sexagesimal hours (`23:06:29.37`,
-/// `23h06m29.37s`). In [0, 360).
-pub fn parse_ra(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let deg = if t.contains([':', 'h', ' ']) {
-        crate::table::expr::parse_sexagesimal(t, true)?
-    } else {
-        t.parse::<f64>().ok()?
-    };
-    (deg.is_finite() && (0.0..360.0).contains(&deg)).then_some(deg)
-}
-
-/// Declination: degrees (`-5.04`) or sexagesimal degrees (`-05:02:29.0`). In [-90, 90].
-pub fn parse_dec(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let deg = if t.contains([':', 'd', ' ']) {
-        crate::table::expr::parse_sexagesimal(t, false)?
-    } else {
-        t.parse::<f64>().ok()?
-    };
-    (deg.is_finite() && (-90.0..=90.0).contains(&deg)).then_some(deg)
-}
+pub use crate::table::expr::{parse_dec, parse_ra};
 
 /// `Mast.Caom.Filtered.Position`'s `position`: `"ra, dec, radius"` in degrees.
 pub fn position(ra: f64, dec: f64, radius: f64) -> String {

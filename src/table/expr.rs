@@ -162,6 +162,29 @@ pub fn parse_sexagesimal(s: &str, hours: bool) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// Right ascension: degrees (`346.62`) or sexagesimal hours (`23:06:29.37`,
+/// `23h06m29.37s`). In [0, 360).
+pub fn parse_ra(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let deg = if t.contains([':', 'h', ' ']) {
+        parse_sexagesimal(t, true)?
+    } else {
+        t.parse::<f64>().ok()?
+    };
+    (deg.is_finite() && (0.0..360.0).contains(&deg)).then_some(deg)
+}
+
+/// Declination: degrees (`-5.04`) or sexagesimal degrees (`-05:02:29.0`). In [-90, 90].
+pub fn parse_dec(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let deg = if t.contains([':', 'd', ' ']) {
+        parse_sexagesimal(t, false)?
+    } else {
+        t.parse::<f64>().ok()?
+    };
+    (deg.is_finite() && (-90.0..=90.0).contains(&deg)).then_some(deg)
+}
+
 /// `30s`, `30"`, `2m`, `2'`, `0.5deg`, `0.5d`, `1.2arcmin`, `10arcsec`, or a bare
 /// number (degrees) → degrees.
 pub fn parse_angle(s: &str) -> Option<f64> {

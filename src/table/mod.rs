@@ -17,6 +17,7 @@ pub mod io;
 pub mod normalize;
 pub mod ops;
 pub mod value;
+pub mod xmatch;
 
 pub use column::{Column, ColumnData, ColumnMeta, DataType, StrData};
 pub use value::{Value, ValueRef};

@@ -780,6 +780,11 @@ impl<'a> Validator<'a> {
             RawStep::Missions(ms) => {
                 Op::Missions(Box::new(self.missions_op(ms, &at, &mut colrefs, &mut refs)))
             }
+            RawStep::Crossmatch(x) => {
+                let l = from(self, "left", &x.left, &mut inputs);
+                let r = from(self, "right", &x.right, &mut inputs);
+                Op::Crossmatch(Box::new(self.crossmatch_op(x, l, r, &inputs, done, &at)))
+            }
             RawStep::Resolve(r) => {
                 let from_id = from(self, "from", &r.from, &mut inputs);
                 let column = r.column.clone().unwrap_or_else(|| "target_name".into());
@@ -1617,6 +1622,86 @@ impl<'a> Validator<'a> {
             columns: ms.columns.clone(),
             sort_by: ms.sort_by.clone(),
             page_size: page_size.max(1),
+        }
+    }
+
+    fn crossmatch_op(
+        &mut self,
+        x: &raw::CrossmatchStep,
+        left: StepId,
+        right: StepId,
+        inputs: &[StepId],
+        done: &[Step],
+        at: &dyn Fn(&str) -> Vec<Seg>,
+    ) -> CrossmatchOp {
+        use crate::table::xmatch::{Find, JoinMode, Position};
+        let pos = |p: &Option<(String, String)>| {
+            p.clone().map_or_else(
+                || Position {
+                    ra: "ra".into(),
+                    dec: "dec".into(),
+                },
+                |(ra, dec)| Position { ra, dec },
+            )
+        };
+        let (lp, rp) = (pos(&x.left_position), pos(&x.right_position));
+        // Position columns are checked against each side's known columns.
+        for (side, p, key) in [(0usize, &lp, "left_position"), (1, &rp, "right_position")] {
+            let Some(s) = inputs.get(side).and_then(|&i| done.get(i)) else {
+                continue;
+            };
+            let Some(cols) = s.columns.clone() else {
+                continue;
+            };
+            let refs = vec![
+                ColRef {
+                    name: p.ra.clone(),
+                    path: vec_with(&at(key), Seg::Index(0)),
+                    at_key: false,
+                },
+                ColRef {
+                    name: p.dec.clone(),
+                    path: vec_with(&at(key), Seg::Index(1)),
+                    at_key: false,
+                },
+            ];
+            let name = s.name.clone();
+            self.check_columns(&refs, &cols, &name, &IndexMap::new());
+        }
+        let radius_deg = match crate::table::expr::parse_angle(&x.radius) {
+            Some(r) if r > 0.0 && r <= 10.0 => r,
+            _ => {
+                self.err(
+                    Problem::new(
+                        "bad_value",
+                        format!("radius `{}` is not a match radius", x.radius),
+                        self.span_value(&at("radius")),
+                    )
+                    .help("give an angle up to 10 degrees: `1s`, `30s`, `2m`, `0.01deg`"),
+                );
+                1.0 / 3600.0
+            }
+        };
+        CrossmatchOp {
+            left,
+            right,
+            left_position: lp,
+            right_position: rp,
+            radius_deg,
+            find: if x.find == Some(raw::FindSpec::All) {
+                Find::All
+            } else {
+                Find::Best
+            },
+            join: match x.join {
+                None | Some(raw::XJoinSpec::And12) => JoinMode::And12,
+                Some(raw::XJoinSpec::Not12) => JoinMode::Not12,
+                Some(raw::XJoinSpec::Not21) => JoinMode::Not21,
+                Some(raw::XJoinSpec::All1) => JoinMode::All1,
+                Some(raw::XJoinSpec::All2) => JoinMode::All2,
+                Some(raw::XJoinSpec::Or12) => JoinMode::Or12,
+            },
+            suffixes: x.suffixes.clone().unwrap_or(("_1".into(), "_2".into())),
         }
     }
 
@@ -2471,6 +2556,34 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
         Op::Mashup(x) => mashup_columns(x),
         Op::FilterProducts { .. } => up(0),
         Op::Missions(m) => m.columns.clone(),
+        Op::Crossmatch(x) => {
+            use crate::table::xmatch::JoinMode;
+            let (l, r) = (up(0)?, up(1)?);
+            let both = !matches!(x.join, JoinMode::Not12 | JoinMode::Not21);
+            let mut out: Vec<String> = Vec::new();
+            if x.join != JoinMode::Not21 {
+                out.extend(l.iter().map(|c| {
+                    if both && r.contains(c) {
+                        format!("{c}{}", x.suffixes.0)
+                    } else {
+                        c.clone()
+                    }
+                }));
+            }
+            if x.join != JoinMode::Not12 {
+                out.extend(r.iter().map(|c| {
+                    if both && l.contains(c) {
+                        format!("{c}{}", x.suffixes.1)
+                    } else {
+                        c.clone()
+                    }
+                }));
+            }
+            if both {
+                out.push("separation".into());
+            }
+            Some(out)
+        }
         Op::Resolve { .. } => up(0).map(|mut c| {
             c.extend(RESOLVED_COLUMNS.iter().map(|s| s.to_string()));
             c

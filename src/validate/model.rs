@@ -152,6 +152,20 @@ pub enum Op {
         fail_unresolved: bool,
     },
     Missions(Box<MissionsOp>),
+    Crossmatch(Box<CrossmatchOp>),
+}
+
+/// A local sky cross-match.
+#[derive(Debug, Clone)]
+pub struct CrossmatchOp {
+    pub left: StepId,
+    pub right: StepId,
+    pub left_position: crate::table::xmatch::Position,
+    pub right_position: crate::table::xmatch::Position,
+    pub radius_deg: f64,
+    pub find: crate::table::xmatch::Find,
+    pub join: crate::table::xmatch::JoinMode,
+    pub suffixes: (String, String),
 }
 
 /// A missions-API search.

@@ -16,7 +16,7 @@ pub mod sikw;
 pub mod synth;
 
 use super::sky::{Region, SkyIndex};
-use crate::table::{ColumnData, Table};
+use crate::table::Table;
 use caom::ObsRow;
 use catalog::Kind;
 use products::{Exposure, Lister, ProductRow};
@@ -90,13 +90,18 @@ impl Archive {
     }
 
     fn from_parts(p: Parts, seed: u64, synthetic_rows: usize) -> Archive {
-        let mut b = caom::ObsBuilder::new(p.rows.len());
-        for r in &p.rows {
-            b.push(r);
-        }
-        let obs = b.finish();
+        // The sky index (parsing every footprint) builds on a second core
+        // while the table is filled.
+        let (sky, obs) = std::thread::scope(|s| {
+            let sky = s.spawn(|| build_sky(&p.rows));
+            let mut b = caom::ObsBuilder::new(p.rows.len());
+            for r in &p.rows {
+                b.push(r);
+            }
+            (sky.join().unwrap_or_default(), b.finish())
+        });
         let mut a = Archive {
-            sky: build_sky(&obs),
+            sky,
             obs,
             sikw: p.sikw,
             seed,
@@ -311,23 +316,18 @@ fn float_at(t: &Table, col: usize, i: usize) -> f64 {
     t.get(i, col).as_f64().unwrap_or(f64::NAN)
 }
 
-fn build_sky(obs: &Table) -> SkyIndex {
-    let (ra, dec) = match (obs.columns()[10].data(), obs.columns()[11].data()) {
-        (ColumnData::Float(a), ColumnData::Float(b)) => (a, b),
-        _ => return SkyIndex::default(),
-    };
-    let regions = &obs.columns()[25];
-    let entries = (0..obs.num_rows()).filter_map(|i| {
-        let (r, d) = (ra[i], dec[i]);
-        if obs.columns()[10].is_null(i) || !r.is_finite() || !d.is_finite() {
+fn build_sky(rows: &[ObsRow]) -> SkyIndex {
+    let entries = rows.iter().enumerate().filter_map(|(i, r)| {
+        let (ra, dec) = (r.s_ra?, r.s_dec?);
+        if !ra.is_finite() || !dec.is_finite() {
             return None;
         }
-        let bound = regions
-            .get(i)
-            .as_str()
+        let bound = r
+            .s_region
+            .as_deref()
             .and_then(Region::parse)
-            .map_or(0.0, |g| g.bounding_radius(r, d));
-        Some((i as u32, r, d, bound))
+            .map_or(0.0, |g| g.bounding_radius(ra, dec));
+        Some((i as u32, ra, dec, bound))
     });
     SkyIndex::build(entries)
 }
