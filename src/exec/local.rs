@@ -138,10 +138,8 @@ pub fn run(
                 return Err(StepError::Internal("crossmatch needs two inputs".into()));
             };
             let t = crate::table::xmatch::sky_match(
-                l,
-                &x.left_position,
-                r,
-                &x.right_position,
+                (l, &x.left_position),
+                (r, &x.right_position),
                 x.radius_deg,
                 x.find,
                 x.join,

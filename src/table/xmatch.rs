@@ -90,10 +90,8 @@ fn cell(depth: u8, ra: f64, dec: f64) -> u64 {
 
 /// Match `left` and `right` within `radius_deg`.
 pub fn sky_match(
-    left: &Table,
-    lpos: &Position,
-    right: &Table,
-    rpos: &Position,
+    (left, lpos): (&Table, &Position),
+    (right, rpos): (&Table, &Position),
     radius_deg: f64,
     find: Find,
     join: JoinMode,
@@ -275,10 +273,8 @@ mod tests {
             ],
         );
         let t = sky_match(
-            &l,
-            &pos(),
-            &r,
-            &pos(),
+            (&l, &pos()),
+            (&r, &pos()),
             1.0 / 3600.0,
             Find::All,
             JoinMode::And12,
@@ -302,10 +298,8 @@ mod tests {
         let r = cat("r", &[(10.0, 10.001), (10.0, 10.0005), (30.0, 30.0)]);
         let radius = 5.0 / 3600.0;
         let all = sky_match(
-            &l,
-            &pos(),
-            &r,
-            &pos(),
+            (&l, &pos()),
+            (&r, &pos()),
             radius,
             Find::All,
             JoinMode::And12,
@@ -314,10 +308,8 @@ mod tests {
         .unwrap();
         assert_eq!(all.num_rows(), 2);
         let best = sky_match(
-            &l,
-            &pos(),
-            &r,
-            &pos(),
+            (&l, &pos()),
+            (&r, &pos()),
             radius,
             Find::Best,
             JoinMode::And12,
@@ -326,10 +318,8 @@ mod tests {
         .unwrap();
         assert_eq!(best.row(0)[3], Value::Str("r1".into()));
         let all1 = sky_match(
-            &l,
-            &pos(),
-            &r,
-            &pos(),
+            (&l, &pos()),
+            (&r, &pos()),
             radius,
             Find::Best,
             JoinMode::All1,
@@ -339,10 +329,8 @@ mod tests {
         assert_eq!(all1.num_rows(), 2);
         assert_eq!(all1.column("name_2").unwrap().get(1), ValueRef::Null);
         let not12 = sky_match(
-            &l,
-            &pos(),
-            &r,
-            &pos(),
+            (&l, &pos()),
+            (&r, &pos()),
             radius,
             Find::All,
             JoinMode::Not12,
@@ -355,10 +343,8 @@ mod tests {
         );
         assert_eq!(not12.row(0)[0], Value::Str("l1".into()));
         let not21 = sky_match(
-            &l,
-            &pos(),
-            &r,
-            &pos(),
+            (&l, &pos()),
+            (&r, &pos()),
             radius,
             Find::All,
             JoinMode::Not21,
@@ -367,10 +353,8 @@ mod tests {
         .unwrap();
         assert_eq!(not21.row(0)[0], Value::Str("r2".into()));
         let or12 = sky_match(
-            &l,
-            &pos(),
-            &r,
-            &pos(),
+            (&l, &pos()),
+            (&r, &pos()),
             radius,
             Find::Best,
             JoinMode::Or12,
@@ -397,10 +381,8 @@ mod tests {
         let (lp, rp) = (pts(300), pts(400));
         let radius = 2.0 / 60.0;
         let t = sky_match(
-            &cat("l", &lp),
-            &pos(),
-            &cat("r", &rp),
-            &pos(),
+            (&cat("l", &lp), &pos()),
+            (&cat("r", &rp), &pos()),
             radius,
             Find::All,
             JoinMode::And12,
