@@ -418,3 +418,53 @@ outputs:
             .contains("column `s_ra` does not exist in the output of `a`")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_crossmatch_uploads_the_table() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l2 = log.clone();
+    let app = Router::new().route(
+        "/api/v0/invoke",
+        post(move |Form(form): Form<HashMap<String, String>>| {
+            let log = l2.clone();
+            async move {
+                let req: Value = serde_json::from_str(&form["request"]).unwrap();
+                log.lock().unwrap().push(req.clone());
+                let n = req["data"]["data"].as_array().map_or(0, Vec::len);
+                let rows: Vec<Value> = (0..n).map(|i| json!({"obs_id": format!("o{i}"), "distance": 0.5, "MatchID": i})).collect();
+                Json(json!({"status": "COMPLETE", "msg": "", "data": rows, "fields": [{"name": "obs_id", "type": "string"}, {"name": "distance", "type": "float"}, {"name": "MatchID", "type": "int"}],
+                    "paging": {"page": 1, "pageSize": 50000, "pagesFiltered": 1, "rows": n, "rowsFiltered": n, "rowsTotal": n}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(
+        dir.path(),
+        "version: 1\nname: sx\nsteps:\n  targets:\n    kind: table\n    rows: [{name: a, ra: 210.8, dec: 54.3}, {name: b, ra: 10.5, dec: -3.25}]\n  xm:\n    kind: crossmatch\n    left: targets\n    against: caom\n    radius: 3.6s\noutputs:\n  - {from: xm, path: xm.csv}\n",
+    );
+    let out = dir.path().join("out");
+    let o = run(&base, &m, &out).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reqs = log.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1, "one request with the whole table");
+    assert_eq!(reqs[0]["service"], "Mast.Caom.Crossmatch");
+    assert_eq!(
+        reqs[0]["params"],
+        json!({"raColumn": "ra", "decColumn": "dec", "radius": 0.001})
+    );
+    assert_eq!(
+        reqs[0]["data"],
+        json!({"fields": [{"name": "name", "type": "string"}, {"name": "ra", "type": "float"}, {"name": "dec", "type": "float"}],
+               "data": [{"name": "a", "ra": 210.8, "dec": 54.3}, {"name": "b", "ra": 10.5, "dec": -3.25}]})
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("xm.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+}

@@ -284,7 +284,7 @@ async fn mashup(
                 .enumerate()
                 .map(|(index, start)| {
                     let idx: Vec<usize> =
-                        (start..(start + op.batch).min(driving.num_rows())).collect();
+                        (start..(start.saturating_add(op.batch)).min(driving.num_rows())).collect();
                     Part {
                         index,
                         rows: Some(driving.take(&idx)),
@@ -316,9 +316,15 @@ async fn mashup(
             obs.clone(),
             name.to_string(),
         );
+        // Server-side cross-match: the batch itself is the request's `data`.
+        let data = if op.upload {
+            part.rows.as_ref().map(upload_json)
+        } else {
+            None
+        };
         set.spawn(async move {
             let fetched = client
-                .invoke(&service, params, None, deadline)
+                .invoke(&service, params, data, deadline)
                 .await
                 .map_err(|e| StepError::Service(e.to_string()))?;
             let n = requests.fetch_add(fetched.requests, Ordering::Relaxed) + fetched.requests;
@@ -377,6 +383,34 @@ async fn mashup(
         local,
         requests: requests.load(Ordering::Relaxed),
     })
+}
+
+/// A table as a Mashup upload: `{"fields": [{name, type}], "data": [{...}]}`.
+fn upload_json(t: &Table) -> J {
+    let fields: Vec<J> = t
+        .columns()
+        .iter()
+        .map(|c| {
+            let ty = match c.data_type() {
+                crate::table::DataType::Bool => "boolean",
+                crate::table::DataType::Int => "int",
+                crate::table::DataType::Float => "float",
+                crate::table::DataType::String => "string",
+            };
+            serde_json::json!({"name": c.name, "type": ty})
+        })
+        .collect();
+    let data: Vec<J> = (0..t.num_rows())
+        .map(|r| {
+            J::Object(
+                t.columns()
+                    .iter()
+                    .map(|c| (c.name.clone(), c.get(r).to_json()))
+                    .collect(),
+            )
+        })
+        .collect();
+    serde_json::json!({"fields": fields, "data": data})
 }
 
 /// Copy the carried columns of the batch's (single) row into every result row.

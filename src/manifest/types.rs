@@ -895,8 +895,13 @@ pub struct CrossmatchStep {
     pub needs: Vec<String>,
     /// The first table (STILTS's "1").
     pub left: String,
-    /// The second table ("2").
-    pub right: String,
+    /// The second table ("2"), for a local match.
+    #[serde(default)]
+    pub right: Option<String>,
+    /// Match against MAST instead of a second table: `caom` sends the left
+    /// table to Mast.Caom.Crossmatch (server side).
+    #[serde(default)]
+    pub against: Option<CrossmatchService>,
     /// RA and Dec columns of the left table (default `[ra, dec]`); degrees or sexagesimal.
     #[serde(default)]
     pub left_position: Option<(String, String)>,
@@ -914,6 +919,14 @@ pub struct CrossmatchStep {
     /// Suffixes for columns present on both sides (default `["_1", "_2"]`).
     #[serde(default)]
     pub suffixes: Option<(String, String)>,
+}
+
+/// Server-side cross-match services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CrossmatchService {
+    /// Mast.Caom.Crossmatch: CAOM observations near each row.
+    Caom,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

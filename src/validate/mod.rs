@@ -739,6 +739,7 @@ impl<'a> Validator<'a> {
                     caom: None,
                     si: None,
                     dedupe: ps.unique.unwrap_or(true).then(|| "dataURI".to_string()),
+                    upload: false,
                 }))
             }
             RawStep::FilterProducts(fp) => {
@@ -782,8 +783,22 @@ impl<'a> Validator<'a> {
             }
             RawStep::Crossmatch(x) => {
                 let l = from(self, "left", &x.left, &mut inputs);
-                let r = from(self, "right", &x.right, &mut inputs);
-                Op::Crossmatch(Box::new(self.crossmatch_op(x, l, r, &inputs, done, &at)))
+                match (&x.right, x.against) {
+                    (Some(right), None) => {
+                        let r = from(self, "right", right, &mut inputs);
+                        Op::Crossmatch(Box::new(self.crossmatch_op(x, l, r, &inputs, done, &at)))
+                    }
+                    (None, Some(raw::CrossmatchService::Caom)) => {
+                        Op::Mashup(Box::new(self.server_crossmatch(x, l, &at, &mut colrefs)))
+                    }
+                    _ => {
+                        self.err(
+                            Problem::new("crossmatch_target", "a crossmatch needs exactly one of `right` (a table) or `against` (a MAST service)", self.span_key(&at("left")[..2]))
+                                .help("`right: observations` matches two tables here; `against: caom` asks MAST"),
+                        );
+                        Op::Table(TableOp::Invalid)
+                    }
+                }
             }
             RawStep::Resolve(r) => {
                 let from_id = from(self, "from", &r.from, &mut inputs);
@@ -1270,6 +1285,7 @@ impl<'a> Validator<'a> {
             caom: None,
             si: None,
             dedupe: None,
+            upload: false,
         }
     }
 
@@ -1440,6 +1456,7 @@ impl<'a> Validator<'a> {
             }),
             si: None,
             dedupe: None,
+            upload: false,
         }
     }
 
@@ -1466,6 +1483,7 @@ impl<'a> Validator<'a> {
             caom: None,
             si: Some(SiQuery { criteria, columns }),
             dedupe: None,
+            upload: false,
         }
     }
 
@@ -1622,6 +1640,74 @@ impl<'a> Validator<'a> {
             columns: ms.columns.clone(),
             sort_by: ms.sort_by.clone(),
             page_size: page_size.max(1),
+        }
+    }
+
+    /// Mast.Caom.Crossmatch with the left table uploaded.
+    fn server_crossmatch(
+        &mut self,
+        x: &raw::CrossmatchStep,
+        left: StepId,
+        at: &dyn Fn(&str) -> Vec<Seg>,
+        colrefs: &mut Vec<ColRef>,
+    ) -> MashupOp {
+        let (ra, dec) = x
+            .left_position
+            .clone()
+            .unwrap_or(("ra".into(), "dec".into()));
+        colrefs.push(ColRef {
+            name: ra.clone(),
+            path: vec_with(&at("left_position"), Seg::Index(0)),
+            at_key: false,
+        });
+        colrefs.push(ColRef {
+            name: dec.clone(),
+            path: vec_with(&at("left_position"), Seg::Index(1)),
+            at_key: false,
+        });
+        let radius = match crate::table::expr::parse_angle(&x.radius) {
+            Some(r) if r > 0.0 => r,
+            _ => {
+                self.err(
+                    Problem::new(
+                        "bad_value",
+                        format!("radius `{}` is not an angle", x.radius),
+                        self.span_value(&at("radius")),
+                    )
+                    .help("give e.g. `3.6s` or `0.001deg`"),
+                );
+                0.001
+            }
+        };
+        for key in ["right_position", "find", "join", "suffixes"] {
+            let present = match key {
+                "right_position" => x.right_position.is_some(),
+                "find" => x.find.is_some(),
+                "join" => x.join.is_some(),
+                _ => x.suffixes.is_some(),
+            };
+            if present {
+                self.err(
+                    Problem::new(
+                        "bad_key",
+                        format!("`{key}` applies to local matches only"),
+                        self.span_key(&at(key)),
+                    )
+                    .help("remove it, or match against a table with `right:`"),
+                );
+            }
+        }
+        MashupOp {
+            service: "Mast.Caom.Crossmatch".into(),
+            params: serde_json::json!({"raColumn": ra, "decColumn": dec, "radius": radius}),
+            for_each: Some(left),
+            batch: usize::MAX,
+            carry: Vec::new(),
+            deadline: std::time::Duration::from_secs(600),
+            caom: None,
+            si: None,
+            dedupe: None,
+            upload: true,
         }
     }
 

@@ -199,6 +199,9 @@ pub struct MashupOp {
     pub si: Option<SiQuery>,
     /// De-duplicate the merged result on this column (products: `dataURI`).
     pub dedupe: Option<String>,
+    /// Send the `for_each` table as the request's `data` (server-side
+    /// cross-match) instead of fanning out over it.
+    pub upload: bool,
 }
 
 /// A JWST SI-keyword search.
