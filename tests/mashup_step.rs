@@ -271,3 +271,31 @@ async fn an_empty_input_sends_no_request() {
         ""
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_manifest_can_name_the_mast_server() {
+    let (base, log) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.yaml");
+    std::fs::write(&m, format!("version: 1\nname: url\nmast_url: {base}\nsteps:\n  p:\n    kind: mashup\n    service: Mast.Broken\n")).unwrap();
+    let m2 = m.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        Command::cargo_bin("mastflow")
+            .unwrap()
+            .env_remove("MASTFLOW_BASE_URL")
+            .arg("run")
+            .arg(&m2)
+            .arg("--out")
+            .arg(m2.with_file_name("out"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        log.lock().unwrap().requests.len(),
+        1,
+        "the request went to the manifest's server"
+    );
+}

@@ -150,3 +150,53 @@ fn duplication_check_gates_ci() {
             .all(|u| u.starts_with("https://www.stsci.edu/cgi-bin/get-proposal-info?id="))
     );
 }
+
+#[test]
+fn an_object_name_position_matches_the_coordinates() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.yaml");
+    std::fs::write(
+        &m,
+        r#"
+version: 1
+name: by-name
+steps:
+  by_name:
+    kind: count
+    criteria: {obs_collection: JWST}
+    position: {object: M 57, radius: 2m}
+  by_coords:
+    kind: count
+    criteria: {obs_collection: JWST}
+    position: {ra: "18:53:35.0967659112", dec: "+33:01:44.883287544", radius: 2m}
+  unknown:
+    kind: count
+    criteria: {obs_collection: JWST}
+    position: {object: Nowhere-at-all-42, radius: 2m}
+outputs:
+  - {from: by_name, path: by_name.csv}
+  - {from: by_coords, path: by_coords.csv}
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = Command::cargo_bin("mastflow")
+        .unwrap()
+        .args(["run", "--sandbox", "--keep-going"])
+        .arg(&m)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "the unknown name fails its step");
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("could not resolve the object name `Nowhere-at-all-42`")
+    );
+    let by_name = std::fs::read_to_string(out.join("by_name.csv")).unwrap();
+    assert_eq!(
+        by_name,
+        std::fs::read_to_string(out.join("by_coords.csv")).unwrap()
+    );
+    assert_ne!(by_name, "count\n0\n");
+}

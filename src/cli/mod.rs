@@ -23,6 +23,9 @@ pub const EXIT_INVALID: i32 = 2;
 pub const EXIT_CHANGED: i32 = 3;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
+/// MAST, unless the flag, the environment or the manifest say otherwise.
+pub const DEFAULT_MAST_URL: &str = "https://mast.stsci.edu";
+
 /// Declarative, reproducible query manifests for JWST data in MAST.
 #[derive(Debug, Parser)]
 #[command(name = "mastflow", version, about, long_about = None, propagate_version = true)]
@@ -176,13 +179,9 @@ pub struct RunArgs {
 /// Where MAST is and how to talk to it.
 #[derive(Debug, Args, Clone)]
 pub struct ArchiveArgs {
-    /// MAST base URL.
-    #[arg(
-        long,
-        env = "MASTFLOW_BASE_URL",
-        default_value = "https://mast.stsci.edu"
-    )]
-    pub base_url: String,
+    /// MAST base URL [default: the manifest's `mast_url`, else https://mast.stsci.edu].
+    #[arg(long, env = "MASTFLOW_BASE_URL")]
+    pub base_url: Option<String>,
     /// Requests in flight per host.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_host: u16,
@@ -197,14 +196,19 @@ pub struct ArchiveArgs {
 }
 
 impl ArchiveArgs {
+    /// The MAST base URL in effect.
+    fn base(&self) -> &str {
+        self.base_url.as_deref().unwrap_or(DEFAULT_MAST_URL)
+    }
+
     /// The polite HTTP client, with the token for MAST hosts only.
     fn http(&self) -> Result<Arc<crate::services::http::Http>, String> {
         use crate::services::{auth, http};
-        let url = reqwest::Url::parse(&self.base_url)
-            .map_err(|e| format!("--base-url {}: {e}", self.base_url))?;
+        let base = self.base();
+        let url = reqwest::Url::parse(base).map_err(|e| format!("--base-url {base}: {e}"))?;
         let host = url
             .host_str()
-            .ok_or_else(|| format!("--base-url {} has no host", self.base_url))?;
+            .ok_or_else(|| format!("--base-url {base} has no host"))?;
         let mut mast_hosts = vec!["mast.stsci.edu".to_string(), host.to_string()];
         if let Some(p) = url.port() {
             mast_hosts.push(format!("{host}:{p}"));
@@ -232,12 +236,9 @@ impl ArchiveArgs {
         Ok(exec::Services {
             mashup: Some(mashup::Mashup::new(
                 http.clone(),
-                mashup::MashupConfig::for_base(&self.base_url),
+                mashup::MashupConfig::for_base(self.base()),
             )),
-            missions: Some(crate::services::missions::Missions::new(
-                http,
-                &self.base_url,
-            )),
+            missions: Some(crate::services::missions::Missions::new(http, self.base())),
         })
     }
 }
@@ -469,7 +470,7 @@ fn cmd_whoami(archive: &ArchiveArgs) -> i32 {
             return EXIT_FAILED;
         }
     };
-    match rt.block_on(whoami(&http, &archive.base_url)) {
+    match rt.block_on(whoami(&http, archive.base())) {
         Ok(Identity::User { name }) => {
             println!("{name}");
             EXIT_OK
@@ -539,6 +540,9 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     let obs = observer(ui);
     // `--sandbox`: our MAST emulator, in-process, on a free port.
     let mut archive = args.archive.clone();
+    if archive.base_url.is_none() {
+        archive.base_url = m.mast_url.clone();
+    }
     let _sandbox = if args.sandbox {
         match rt.block_on(crate::sandbox::start(crate::sandbox::Config::default())) {
             Ok(running) => {
@@ -547,7 +551,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
                     running.archive.num_observations(),
                     running.base_url
                 ));
-                archive.base_url = running.base_url.clone();
+                archive.base_url = Some(running.base_url.clone());
                 archive.sandbox_token = Some(crate::sandbox::token());
                 Some(running)
             }

@@ -6,7 +6,9 @@ use super::{Observer, StepError};
 use crate::services::mashup::Mashup;
 use crate::table::{Column, Table, ops};
 use crate::template::{Context, row_value};
-use crate::validate::{CaomCriterion, CaomQuery, MashupOp, MissionsOp, Op, SiQuery};
+use crate::validate::{
+    CaomCriterion, CaomQuery, MashupOp, MissionsOp, Op, PositionText, SiQuery, Target,
+};
 use serde_json::Value as J;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,17 +90,8 @@ async fn missions(
     }
     let position = match &op.position {
         None => None,
-        Some((ra, dec, radius)) => {
-            let r = |t: &str| ctx.render(t).map_err(StepError::Template);
-            let (ra_t, dec_t, rad_t) = (r(ra)?, r(dec)?, r(radius)?);
-            let ra = crate::services::caom::parse_ra(&ra_t)
-                .ok_or_else(|| StepError::Invalid(format!("position ra `{ra_t}` is not valid")))?;
-            let dec = crate::services::caom::parse_dec(&dec_t).ok_or_else(|| {
-                StepError::Invalid(format!("position dec `{dec_t}` is not valid"))
-            })?;
-            let deg = crate::table::expr::parse_angle(&rad_t).ok_or_else(|| {
-                StepError::Invalid(format!("position radius `{rad_t}` is not an angle"))
-            })?;
+        Some(p) => {
+            let (ra, dec, deg) = position_deg(p, ctx, services).await?;
             Some((ra, dec, deg * 3600.0))
         }
     };
@@ -300,7 +293,7 @@ async fn mashup(
     for part in parts {
         let part_ctx = part_context(ctx, part.rows.as_ref());
         let params = match (&op.caom, &op.si) {
-            (Some(q), _) => caom_params(q, &part_ctx)?,
+            (Some(q), _) => caom_params(q, &part_ctx, services).await?,
             (None, Some(q)) => si_params(q, &part_ctx)?,
             (None, None) => render_json(&op.params, &part_ctx)?,
         };
@@ -447,7 +440,7 @@ fn part_context(ctx: &Context, rows: Option<&Table>) -> Context {
 
 /// Mashup params of a CAOM search, after rendering templates (astroquery's
 /// filter rules; position converted to degrees).
-fn caom_params(q: &CaomQuery, ctx: &Context) -> Result<J, StepError> {
+async fn caom_params(q: &CaomQuery, ctx: &Context, services: &Services) -> Result<J, StepError> {
     use crate::services::caom::{self, Criterion};
     let mut filters = Vec::new();
     for (col, c) in &q.criteria {
@@ -485,24 +478,8 @@ fn caom_params(q: &CaomQuery, ctx: &Context) -> Result<J, StepError> {
     let mut params = serde_json::Map::new();
     params.insert("columns".into(), J::String(q.columns.clone()));
     params.insert("filters".into(), J::Array(filters));
-    if let Some((ra, dec, radius)) = &q.position {
-        let r = |t: &str| ctx.render(t).map_err(StepError::Template);
-        let (ra_t, dec_t, rad_t) = (r(ra)?, r(dec)?, r(radius)?);
-        let ra = caom::parse_ra(&ra_t).ok_or_else(|| {
-            StepError::Invalid(format!(
-                "position ra `{ra_t}` is not valid (degrees or hh:mm:ss)"
-            ))
-        })?;
-        let dec = caom::parse_dec(&dec_t).ok_or_else(|| {
-            StepError::Invalid(format!(
-                "position dec `{dec_t}` is not valid (degrees or dd:mm:ss)"
-            ))
-        })?;
-        let radius = crate::table::expr::parse_angle(&rad_t).ok_or_else(|| {
-            StepError::Invalid(format!(
-                "position radius `{rad_t}` is not an angle (30s, 2m, 0.5deg)"
-            ))
-        })?;
+    if let Some(p) = &q.position {
+        let (ra, dec, radius) = position_deg(p, ctx, services).await?;
         params.insert(
             "position".into(),
             J::String(caom::position(ra, dec, radius)),
@@ -556,6 +533,55 @@ fn si_params(q: &SiQuery, ctx: &Context) -> Result<J, StepError> {
         filters.push(serde_json::json!({"paramName": name, "values": values}));
     }
     Ok(serde_json::json!({"columns": q.columns, "filters": filters}))
+}
+
+/// A cone's centre and radius in degrees, after rendering templates; an
+/// object name is resolved by MAST.
+async fn position_deg(
+    p: &PositionText,
+    ctx: &Context,
+    services: &Services,
+) -> Result<(f64, f64, f64), StepError> {
+    let r = |t: &str| ctx.render(t).map_err(StepError::Template);
+    let rad_t = r(&p.radius)?;
+    let radius = crate::table::expr::parse_angle(&rad_t).ok_or_else(|| {
+        StepError::Invalid(format!(
+            "position radius `{rad_t}` is not an angle (30s, 2m, 0.5deg)"
+        ))
+    })?;
+    let (ra, dec) = match &p.target {
+        Target::Coords { ra, dec } => {
+            let (ra_t, dec_t) = (r(ra)?, r(dec)?);
+            let ra = crate::table::expr::parse_ra(&ra_t).ok_or_else(|| {
+                StepError::Invalid(format!(
+                    "position ra `{ra_t}` is not valid (degrees or hh:mm:ss)"
+                ))
+            })?;
+            let dec = crate::table::expr::parse_dec(&dec_t).ok_or_else(|| {
+                StepError::Invalid(format!(
+                    "position dec `{dec_t}` is not valid (degrees or dd:mm:ss)"
+                ))
+            })?;
+            (ra, dec)
+        }
+        Target::Object(o) => {
+            let name = r(o)?;
+            let client = services.mashup.as_ref().ok_or_else(|| {
+                StepError::Invalid("no MAST service is configured for this run".into())
+            })?;
+            let (hit, _) = client
+                .lookup_name(&name)
+                .await
+                .map_err(|e| StepError::Service(e.to_string()))?;
+            let hit = hit.ok_or_else(|| {
+                StepError::Service(format!(
+                    "MAST could not resolve the object name `{name}`; give `ra` and `dec` instead"
+                ))
+            })?;
+            (hit.ra, hit.decl)
+        }
+    };
+    Ok((ra, dec, radius))
 }
 
 /// COUNT_BIG's `Column1` as an int column `count`, one row per request;

@@ -28,6 +28,10 @@ pub struct RawManifest {
     /// Read them in templates as `{{ params.name }}`.
     #[serde(default)]
     pub params: IndexMap<String, RawParam>,
+    /// The MAST server (default `https://mast.stsci.edu`); `--base-url` and
+    /// `MASTFLOW_BASE_URL` take precedence.
+    #[serde(default)]
+    pub mast_url: Option<String>,
     /// Environment variables templates may read as `{{ env.NAME }}`. Any other
     /// variable is invisible, so a run depends only on what is declared here.
     #[serde(default)]
@@ -653,9 +657,16 @@ pub enum CriterionSpec {
 #[serde(deny_unknown_fields)]
 pub struct PositionSpec {
     /// Degrees (`346.62`) or sexagesimal hours (`"23:06:29.37"`); may use templates.
-    pub ra: Scalar,
+    #[serde(default)]
+    pub ra: Option<Scalar>,
     /// Degrees (`-5.04`) or sexagesimal degrees (`"-05:02:29.0"`); may use templates.
-    pub dec: Scalar,
+    #[serde(default)]
+    pub dec: Option<Scalar>,
+    /// Instead of `ra`/`dec`: an object name MAST resolves (`"M 57"`,
+    /// `"HD 104237"`); may use templates. Check the coordinates it resolves
+    /// to: names are unreliable for crowded fields.
+    #[serde(default)]
+    pub object: Option<Scalar>,
     /// `30s`, `2m`, `0.5deg`, or degrees (default `0.2deg`, as MAST's).
     #[serde(default)]
     pub radius: Option<Scalar>,

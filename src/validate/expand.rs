@@ -137,8 +137,9 @@ fn duplication(name: &str, d: &DuplicationStep) -> Vec<(String, RawStep)> {
     };
     let position = || {
         Some(PositionSpec {
-            ra: s("{{ row.search_ra }}"),
-            dec: s("{{ row.search_dec }}"),
+            ra: Some(s("{{ row.search_ra }}")),
+            dec: Some(s("{{ row.search_dec }}")),
+            object: None,
             radius: Some(s("{{ row.search_radius }}")),
         })
     };

@@ -61,6 +61,19 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
             .help("this mastflow reads `version: 1`"),
         );
     }
+    if let Some(u) = &loaded.raw.mast_url {
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            let span = v.span_value(&[k("mast_url")]);
+            v.err(
+                Problem::new(
+                    "bad_value",
+                    format!("`mast_url` `{u}` is not an http(s) URL"),
+                    span,
+                )
+                .help("write e.g. `https://mast.stsci.edu`"),
+            );
+        }
+    }
     let params = v.params(&opts.sets);
     let env = v.env();
     let mut steps: Vec<Step> = Vec::with_capacity(expanded.steps.len());
@@ -81,6 +94,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         sha256: crate::util::sha256_hex(loaded.source.text.as_bytes()),
         base_dir: opts.base_dir.clone(),
         params,
+        mast_url: loaded.raw.mast_url.clone(),
         env,
         steps,
         outputs,
@@ -1554,24 +1568,51 @@ impl<'a> Validator<'a> {
         path: &[Seg],
         default_radius: &str,
         texts: &mut Vec<(String, Vec<Seg>)>,
-    ) -> (String, String, String) {
-        let ra = scalar_text(&pos.ra);
-        let dec = scalar_text(&pos.dec);
+    ) -> PositionText {
         let radius = pos
             .radius
             .as_ref()
             .map(scalar_text)
             .unwrap_or_else(|| default_radius.into());
-        for (name, text, check) in [("ra", &ra, 0u8), ("dec", &dec, 1), ("radius", &radius, 2)] {
+        let target = match (&pos.ra, &pos.dec, &pos.object) {
+            (Some(ra), Some(dec), None) => Target::Coords {
+                ra: scalar_text(ra),
+                dec: scalar_text(dec),
+            },
+            (None, None, Some(o)) => Target::Object(scalar_text(o)),
+            _ => {
+                self.err(
+                    Problem::new("bad_position", "a position needs `ra` and `dec`, or an `object` name", self.span_key(path))
+                        .label("ambiguous or incomplete position")
+                        .help("write `{ra: \"23:06:29.37\", dec: \"-05:02:29.0\", radius: 30s}` or `{object: \"M 57\", radius: 2m}`"),
+                );
+                Target::Coords {
+                    ra: "0".into(),
+                    dec: "0".into(),
+                }
+            }
+        };
+        let mut checks: Vec<(&str, String, u8)> = vec![("radius", radius.clone(), 2)];
+        match &target {
+            Target::Coords { ra, dec } => {
+                checks.push(("ra", ra.clone(), 0));
+                checks.push(("dec", dec.clone(), 1));
+            }
+            Target::Object(o) if template::is_template(o) => {
+                texts.push((o.clone(), vec_with(path, k("object"))))
+            }
+            Target::Object(_) => {}
+        }
+        for (name, text, check) in checks {
             let vp = vec_with(path, k(name));
-            if template::is_template(text) {
-                texts.push((text.clone(), vp));
+            if template::is_template(&text) {
+                texts.push((text, vp));
                 continue;
             }
             let ok = match check {
-                0 => crate::services::caom::parse_ra(text).is_some(),
-                1 => crate::services::caom::parse_dec(text).is_some(),
-                _ => crate::table::expr::parse_angle(text).is_some(),
+                0 => crate::services::caom::parse_ra(&text).is_some(),
+                1 => crate::services::caom::parse_dec(&text).is_some(),
+                _ => crate::table::expr::parse_angle(&text).is_some(),
             };
             if !ok {
                 let help = match check {
@@ -1591,7 +1632,7 @@ impl<'a> Validator<'a> {
                 );
             }
         }
-        (ra, dec, radius)
+        PositionText { target, radius }
     }
 
     fn missions_op(

@@ -51,6 +51,8 @@ pub struct Manifest {
     /// Directory that relative input paths are resolved against.
     pub base_dir: PathBuf,
     pub params: IndexMap<String, ParamValue>,
+    /// The manifest's MAST server, if it names one.
+    pub mast_url: Option<String>,
     /// Environment variables templates may read, with their values now.
     pub env: IndexMap<String, Option<String>>,
     pub steps: Vec<Step>,
@@ -174,8 +176,8 @@ pub struct MissionsOp {
     pub mission: String,
     /// Conditions; string leaves may be templates.
     pub conditions: Vec<(String, CaomCriterion)>,
-    /// `(ra, dec, radius)` texts, converted at run time.
-    pub position: Option<(String, String, String)>,
+    /// A cone; texts may be templates; converted to degrees at run time.
+    pub position: Option<PositionText>,
     pub columns: Option<Vec<String>>,
     pub sort_by: Vec<String>,
     pub page_size: u64,
@@ -216,13 +218,31 @@ pub struct SiQuery {
 pub struct CaomQuery {
     /// Column criteria; string leaves may be templates.
     pub criteria: Vec<(String, CaomCriterion)>,
-    /// `(ra, dec, radius)` texts; may be templates; converted to degrees at run time.
-    pub position: Option<(String, String, String)>,
+    /// A cone; texts may be templates; converted to degrees at run time.
+    pub position: Option<PositionText>,
     /// `*`, a column list, or `COUNT_BIG(*)`.
     pub columns: String,
     /// `count`: the result is one `count` column; fail above `max`.
     pub count: bool,
     pub max: Option<u64>,
+}
+
+/// A cone as written: coordinates or an object name, and a radius.
+#[derive(Debug, Clone)]
+pub struct PositionText {
+    pub target: Target,
+    pub radius: String,
+}
+
+/// Where a cone is centred.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Coords {
+        ra: String,
+        dec: String,
+    },
+    /// A name MAST resolves at run time.
+    Object(String),
 }
 
 /// One criterion.
