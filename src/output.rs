@@ -77,6 +77,13 @@ pub fn write_outputs(
             });
             continue;
         }
+        if o.download_plan {
+            match write_plan(table, &rel, out_dir, &m.steps[o.from].name) {
+                Ok(w) => written.extend(w),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         let projected;
         let t: &Table = match &o.columns {
             Some(cols) => match ops::select(table, cols) {
@@ -166,4 +173,239 @@ pub fn now_iso() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// `plan.json`: a versioned download plan (schema: `schemas/download-plan.schema.json`).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PlanDoc {
+    /// Plan format version.
+    pub version: u32,
+    /// The program that wrote it (no timestamp: plans are reproducible).
+    pub generator: String,
+    pub totals: PlanTotals,
+    /// Files, sorted by local path.
+    pub files: Vec<PlanFile>,
+}
+
+/// Counts and bytes, overall and by productType and access.
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
+pub struct PlanTotals {
+    pub files: u64,
+    pub bytes: u64,
+    pub by_product_type: std::collections::BTreeMap<String, Tally>,
+    pub by_access: std::collections::BTreeMap<String, Tally>,
+}
+
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
+pub struct Tally {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// One file to fetch.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PlanFile {
+    #[serde(rename = "dataURI")]
+    pub data_uri: String,
+    #[serde(rename = "productFilename")]
+    pub product_filename: String,
+    /// Local path, relative to the plan's directory; sanitised.
+    pub path: String,
+    /// HTTPS download URL.
+    pub url: String,
+    /// `s3://stpubdata/...` for public files in the cloud.
+    pub cloud_uri: Option<String>,
+    /// Bytes, when MAST gives it.
+    pub size: Option<u64>,
+    /// Checksum, when MAST gives one.
+    pub checksum: Option<String>,
+    /// `PUBLIC` or `EXCLUSIVE_ACCESS` (needs the MAST token).
+    pub access: String,
+    #[serde(rename = "productType")]
+    pub product_type: Option<String>,
+    /// Observations (obsid / obs_id) whose product lists reference the file.
+    pub observations: Vec<String>,
+}
+
+/// The plan's JSON Schema, as `schemas/download-plan.schema.json` stores it.
+pub fn plan_schema_text() -> String {
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<PlanDoc>();
+    let mut s = serde_json::to_string_pretty(&schema).expect("schema serialises");
+    s.push('\n');
+    s
+}
+
+/// Read a plan table (from a `download_plan` step) into the document.
+pub fn plan_doc(t: &Table) -> Result<PlanDoc, OutputError> {
+    let bad = |m: String| OutputError::Bad {
+        path: "download plan".into(),
+        message: m,
+    };
+    let col = |n: &str| t.column(n).map_err(|e| bad(e.to_string()));
+    let (uri, file, path, url, cloud, size, sum, access, ptype, obs) = (
+        col("dataURI")?,
+        col("productFilename")?,
+        col("path")?,
+        col("url")?,
+        col("cloud_uri")?,
+        col("size")?,
+        col("checksum")?,
+        col("access")?,
+        col("productType")?,
+        col("observations")?,
+    );
+    let s = |c: &crate::table::Column, i: usize| c.get(i).as_str().map(str::to_string);
+    let mut totals = PlanTotals::default();
+    let mut files = Vec::with_capacity(t.num_rows());
+    for i in 0..t.num_rows() {
+        let bytes = match size.get(i) {
+            crate::table::ValueRef::Int(n) if n >= 0 => Some(n as u64),
+            _ => None,
+        };
+        let f = PlanFile {
+            data_uri: s(uri, i).unwrap_or_default(),
+            product_filename: s(file, i).unwrap_or_default(),
+            path: s(path, i).unwrap_or_default(),
+            url: s(url, i).unwrap_or_default(),
+            cloud_uri: s(cloud, i),
+            size: bytes,
+            checksum: s(sum, i),
+            access: s(access, i).unwrap_or_else(|| "PUBLIC".into()),
+            product_type: s(ptype, i),
+            observations: s(obs, i)
+                .map(|o| o.split(';').map(str::to_string).collect())
+                .unwrap_or_default(),
+        };
+        let b = f.size.unwrap_or(0);
+        totals.files += 1;
+        totals.bytes += b;
+        for (map, key) in [
+            (
+                &mut totals.by_product_type,
+                f.product_type.clone().unwrap_or_else(|| "UNKNOWN".into()),
+            ),
+            (&mut totals.by_access, f.access.clone()),
+        ] {
+            let e = map.entry(key).or_default();
+            e.files += 1;
+            e.bytes += b;
+        }
+        files.push(f);
+    }
+    Ok(PlanDoc {
+        version: crate::services::download::PLAN_VERSION,
+        generator: concat!("mastflow ", env!("CARGO_PKG_VERSION")).into(),
+        totals,
+        files,
+    })
+}
+
+/// The scripts and listings written beside `plan.json`: (suffix, content).
+pub fn plan_scripts(
+    doc: &PlanDoc,
+    table: &Table,
+) -> Result<Vec<(&'static str, Vec<u8>)>, OutputError> {
+    let header = format!(
+        "# Written by {} from plan.json: {} files, {} bytes.\n",
+        doc.generator, doc.totals.files, doc.totals.bytes
+    );
+    let mut curl = String::from("#!/usr/bin/env bash\n");
+    curl.push_str(&header);
+    curl.push_str(
+        "# Resumable (curl -C -), retried, written to .part then renamed; complete files are skipped.\n\
+         # Exclusive-access files need MAST_API_TOKEN; it is sent only for them, and curl does not\n\
+         # forward it across a redirect to another host.\n\
+         set -euo pipefail\ncd \"$(dirname \"$0\")\"\n\
+         fetch() {\n  local url=$1 path=$2 exclusive=$3\n  [ -f \"$path\" ] && return 0\n  mkdir -p \"$(dirname \"$path\")\"\n  local auth=()\n  if [ \"$exclusive\" = 1 ]; then\n    auth=(-H \"Authorization: token ${MAST_API_TOKEN:?set MAST_API_TOKEN to fetch exclusive-access files}\")\n  fi\n  curl --fail --location --silent --show-error --retry 5 --retry-delay 2 -C - \"${auth[@]}\" -o \"$path.part\" \"$url\"\n  mv \"$path.part\" \"$path\"\n}\n",
+    );
+    let mut wget = String::from("#!/usr/bin/env bash\n");
+    wget.push_str(&header);
+    wget.push_str("set -euo pipefail\ncd \"$(dirname \"$0\")\"\n");
+    let mut aria = header.clone();
+    aria.push_str("# aria2c --input-file=THIS --continue=true; exclusive-access files are listed commented out:\n# aria2c cannot read the token from the environment (add --header yourself).\n");
+    let mut s5 = header.clone();
+    s5.push_str(
+        "# s5cmd --no-sign-request run THIS  (public files in the stpubdata bucket only)\n",
+    );
+    for f in &doc.files {
+        let exclusive = f.access != "PUBLIC";
+        curl.push_str(&format!(
+            "fetch '{}' '{}' {}\n",
+            f.url,
+            f.path,
+            u8::from(exclusive)
+        ));
+        if exclusive {
+            wget.push_str(&format!("mkdir -p '{dir}' && wget --continue --tries=5 --header=\"Authorization: token ${{MAST_API_TOKEN:?}}\" -O '{p}' '{u}'\n", dir = parent(&f.path), p = f.path, u = f.url));
+            aria.push_str(&format!("# {}\n#   out={}\n", f.url, f.path));
+        } else {
+            wget.push_str(&format!(
+                "mkdir -p '{dir}' && wget --continue --tries=5 -O '{p}' '{u}'\n",
+                dir = parent(&f.path),
+                p = f.path,
+                u = f.url
+            ));
+            aria.push_str(&format!("{}\n  out={}\n", f.url, f.path));
+            if let Some(c) = &f.cloud_uri {
+                s5.push_str(&format!("cp {c} {}\n", f.path));
+            }
+        }
+    }
+    let csv =
+        encode(table, crate::table::io::Format::Csv, "plan").map_err(|e| OutputError::Bad {
+            path: "plan.csv".into(),
+            message: e.to_string(),
+        })?;
+    Ok(vec![
+        ("curl.sh", curl.into_bytes()),
+        ("wget.sh", wget.into_bytes()),
+        ("aria2.txt", aria.into_bytes()),
+        ("s5cmd.txt", s5.into_bytes()),
+        ("csv", csv),
+    ])
+}
+
+fn parent(p: &str) -> &str {
+    p.rsplit_once('/').map_or(".", |(d, _)| d)
+}
+
+/// Write plan.json and its scripts; `rel` is the plan.json path.
+fn write_plan(
+    table: &Table,
+    rel: &str,
+    out_dir: &Path,
+    from: &str,
+) -> Result<Vec<Written>, OutputError> {
+    let doc = plan_doc(table)?;
+    let mut json = serde_json::to_vec_pretty(&doc).expect("plan serialises");
+    json.push(b'\n');
+    let stem = rel.strip_suffix(".json").unwrap_or(rel);
+    let mut files: Vec<(String, Vec<u8>, &'static str)> =
+        vec![(rel.to_string(), json, "download-plan")];
+    for (suffix, bytes) in plan_scripts(&doc, table)? {
+        files.push((format!("{stem}.{suffix}"), bytes, "download-plan"));
+    }
+    let mut written = Vec::new();
+    for (path, bytes, format) in files {
+        let full = out_dir.join(&path);
+        write_atomic(&full, |w| w.write_all(&bytes)).map_err(|e| OutputError::Write {
+            path: full.display().to_string(),
+            source: e,
+        })?;
+        #[cfg(unix)]
+        if path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o755));
+        }
+        written.push(Written {
+            path,
+            from: from.to_string(),
+            format,
+            rows: table.num_rows(),
+            sha256: sha256_hex(&bytes),
+        });
+    }
+    Ok(written)
 }

@@ -467,6 +467,15 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             x.find,
             x.join
         ),
+        Op::DownloadPlan {
+            from,
+            layout,
+            cloud,
+        } => format!(
+            "download plan of {} ({layout:?} layout{})",
+            name(from),
+            if *cloud { ", cloud URIs" } else { "" }
+        ),
         Op::Missions(m) => format!(
             "{} missions search ({} condition(s){})",
             m.mission,

@@ -95,8 +95,12 @@ pub enum Command {
     },
     /// Run a manifest and write its outputs and run record.
     Run(RunArgs),
-    /// Print the manifest JSON Schema.
-    Schema,
+    /// Print the manifest JSON Schema (or, with --download-plan, plan.json's).
+    Schema {
+        /// The schema of download plans (`plan.json`) instead.
+        #[arg(long)]
+        download_plan: bool,
+    },
     /// Write a commented starter manifest.
     Init {
         /// Where to write it.
@@ -234,6 +238,8 @@ impl ArchiveArgs {
         use crate::services::mashup;
         let http = self.http()?;
         Ok(exec::Services {
+            base_url: self.base().to_string(),
+            http: Some(http.clone()),
             mashup: Some(mashup::Mashup::new(
                 http.clone(),
                 mashup::MashupConfig::for_base(self.base()),
@@ -280,8 +286,12 @@ pub fn main(cli: Cli) -> i32 {
             select,
         } => cmd_plan(&ui, &manifest, format, &params, &select),
         Command::Run(args) => cmd_run(&ui, args),
-        Command::Schema => {
-            print!("{}", manifest::json_schema_text());
+        Command::Schema { download_plan } => {
+            if download_plan {
+                print!("{}", output::plan_schema_text());
+            } else {
+                print!("{}", manifest::json_schema_text());
+            }
             EXIT_OK
         }
         Command::Init { path, force } => cmd_init(&ui, &path, force),

@@ -17,6 +17,9 @@ use tokio::task::JoinSet;
 /// The archive clients a run may use.
 #[derive(Debug, Clone, Default)]
 pub struct Services {
+    /// The MAST base URL (download URLs are built on it).
+    pub base_url: String,
+    pub http: Option<Arc<crate::services::http::Http>>,
     pub mashup: Option<Mashup>,
     pub missions: Option<crate::services::missions::Missions>,
 }
@@ -38,6 +41,9 @@ pub async fn run(
 ) -> Result<RemoteResult, StepError> {
     match op {
         Op::Mashup(m) => mashup(name, m, inputs, ctx, services, obs).await,
+        Op::DownloadPlan { layout, cloud, .. } => {
+            download_plan(name, *layout, *cloud, inputs, services, obs).await
+        }
         Op::Missions(m) => missions(name, m, ctx, services, obs).await,
         Op::Resolve {
             column,
@@ -46,6 +52,54 @@ pub async fn run(
         } => resolve(name, column, *fail_unresolved, inputs, services, obs).await,
         _ => Err(StepError::Internal("not a remote step".into())),
     }
+}
+
+/// Build a download plan from products; with `cloud`, public files get
+/// their S3 URIs from MAST's path_lookup.
+async fn download_plan(
+    name: &str,
+    layout: crate::services::download::Layout,
+    cloud: bool,
+    inputs: &[Arc<Table>],
+    services: &Services,
+    obs: &Arc<dyn Observer>,
+) -> Result<RemoteResult, StepError> {
+    use crate::services::download;
+    let products = inputs
+        .first()
+        .ok_or_else(|| StepError::Internal("download_plan input missing".into()))?;
+    if products.num_rows() == 0 && products.num_columns() == 0 {
+        return Ok(RemoteResult {
+            local: LocalResult::from_table(Table::empty()),
+            requests: 0,
+        });
+    }
+    let base = if services.base_url.is_empty() {
+        "https://mast.stsci.edu"
+    } else {
+        services.base_url.as_str()
+    };
+    let mut plan =
+        download::plan(products, base, layout).map_err(|e| StepError::Invalid(e.to_string()))?;
+    download::add_observations(&mut plan, products)
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let mut requests = 0;
+    if cloud {
+        let http = services.http.as_ref().ok_or_else(|| {
+            StepError::Invalid("no MAST service is configured for this run".into())
+        })?;
+        requests = download::add_cloud_uris(&mut plan, http, base)
+            .await
+            .map_err(|e| StepError::Service(e.to_string()))?;
+    }
+    obs.step_progress(name, plan.num_rows(), requests);
+    let dropped = products.num_rows() - plan.num_rows();
+    let mut local = LocalResult::from_table(plan);
+    local.notes.push(format!(
+        "{} files; {dropped} duplicate product rows dropped",
+        products.num_rows() - dropped
+    ));
+    Ok(RemoteResult { local, requests })
 }
 
 /// A missions-API search: conditions rendered, lists comma-joined and

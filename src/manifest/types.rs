@@ -161,6 +161,10 @@ pub enum RawStep {
     /// Match two tables by sky position within a radius (locally, HEALPix
     /// indexed), with STILTS's `find` and `join` vocabulary.
     Crossmatch(CrossmatchStep),
+    /// A download plan from a products table: one row per file (de-duplicated
+    /// on dataURI) with its local path, URL, cloud URI, size, access. Write
+    /// it with an output of `kind: download_plan` (plan.json and scripts).
+    DownloadPlan(DownloadPlanStep),
 }
 
 impl RawStep {
@@ -190,6 +194,7 @@ impl RawStep {
             RawStep::DuplicationCheck(_) => "duplication_check",
             RawStep::Missions(_) => "missions",
             RawStep::Crossmatch(_) => "crossmatch",
+            RawStep::DownloadPlan(_) => "download_plan",
         }
     }
 
@@ -222,6 +227,7 @@ impl RawStep {
             RawStep::DuplicationCheck(s) => c!(s),
             RawStep::Missions(s) => c!(s),
             RawStep::Crossmatch(s) => c!(s),
+            RawStep::DownloadPlan(s) => c!(s),
         }
     }
 }
@@ -607,6 +613,19 @@ pub struct RawOutput {
     /// Write only these columns, in this order.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
+    /// `table` (default) or `download_plan`: `path` names `plan.json`, and
+    /// beside it go the curl and wget scripts, an aria2c input file, s5cmd
+    /// commands (public files in the cloud) and a CSV listing.
+    #[serde(default)]
+    pub kind: Option<OutputKind>,
+}
+
+/// What an output writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    Table,
+    DownloadPlan,
 }
 
 /// `mashup` step.
@@ -961,4 +980,29 @@ pub enum XJoinSpec {
     All2,
     #[serde(rename = "1or2")]
     Or12,
+}
+
+/// `download_plan` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadPlanStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The products (dataURI, productFilename, obs_collection, obs_id, size, dataRights...).
+    pub from: String,
+    /// `nested` (default: `mastDownload/<obs_collection>/<obs_id>/<file>`, as astroquery) or `flat`.
+    #[serde(default)]
+    pub layout: Option<LayoutSpec>,
+    /// Look up S3 URIs of public files in the `stpubdata` bucket (MAST's path_lookup).
+    #[serde(default)]
+    pub cloud: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutSpec {
+    Nested,
+    Flat,
 }

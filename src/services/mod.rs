@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod caom;
+pub mod download;
 pub mod http;
 pub mod key;
 pub mod mashup;

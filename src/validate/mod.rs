@@ -814,6 +814,26 @@ impl<'a> Validator<'a> {
                     }
                 }
             }
+            RawStep::DownloadPlan(d) => {
+                let from_id = from(self, "from", &d.from, &mut inputs);
+                for c in ["dataURI", "productFilename"] {
+                    colrefs.push(ColRef {
+                        name: c.into(),
+                        path: at("from"),
+                        at_key: false,
+                    });
+                }
+                let layout = if d.layout == Some(raw::LayoutSpec::Flat) {
+                    crate::services::download::Layout::Flat
+                } else {
+                    crate::services::download::Layout::Nested
+                };
+                Op::DownloadPlan {
+                    from: from_id,
+                    layout,
+                    cloud: d.cloud,
+                }
+            }
             RawStep::Resolve(r) => {
                 let from_id = from(self, "from", &r.from, &mut inputs);
                 let column = r.column.clone().unwrap_or_else(|| "target_name".into());
@@ -2236,12 +2256,22 @@ impl<'a> Validator<'a> {
                     self.check_columns(&refs, &known.clone(), &name, params);
                 }
             }
+            let download_plan = o.kind == Some(raw::OutputKind::DownloadPlan);
+            if let (true, Some(f)) = (download_plan, from) {
+                if steps[f].kind != "download_plan" {
+                    self.err(
+                        Problem::new("bad_output", format!("a download_plan output needs a `download_plan` step, and `{}` is a `{}` step", steps[f].name, steps[f].kind), self.span_value(&vec_with(&base, k("from"))))
+                            .help("add a step `kind: download_plan` with `from:` your products, and write that"),
+                    );
+                }
+            }
             if let Some(f) = from {
                 out.push(Output {
                     from: f,
                     path: o.path.clone(),
                     format,
                     columns: o.columns.clone(),
+                    download_plan,
                     span: self.span_key(&base),
                 });
             }
@@ -2251,6 +2281,20 @@ impl<'a> Validator<'a> {
 }
 
 /// Every string leaf of a JSON value with its path.
+/// Columns of a download plan.
+pub const PLAN_COLUMNS: &[&str] = &[
+    "dataURI",
+    "productFilename",
+    "path",
+    "url",
+    "cloud_uri",
+    "size",
+    "checksum",
+    "access",
+    "productType",
+    "observations",
+];
+
 /// Columns a `resolve` step adds.
 pub const RESOLVED_COLUMNS: &[&str] = &["ra", "dec", "resolver", "canonical_name", "resolved"];
 
@@ -2683,6 +2727,7 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
         Op::Mashup(x) => mashup_columns(x),
         Op::FilterProducts { .. } => up(0),
         Op::Missions(m) => m.columns.clone(),
+        Op::DownloadPlan { .. } => Some(PLAN_COLUMNS.iter().map(|s| s.to_string()).collect()),
         Op::Crossmatch(x) => {
             use crate::table::xmatch::JoinMode;
             let (l, r) = (up(0)?, up(1)?);

@@ -155,6 +155,11 @@ pub enum Op {
     },
     Missions(Box<MissionsOp>),
     Crossmatch(Box<CrossmatchOp>),
+    DownloadPlan {
+        from: StepId,
+        layout: crate::services::download::Layout,
+        cloud: bool,
+    },
 }
 
 /// A local sky cross-match.
@@ -258,7 +263,10 @@ pub enum CaomCriterion {
 impl Op {
     /// Whether the step talks to an archive (runs async, counts requests).
     pub fn is_remote(&self) -> bool {
-        matches!(self, Op::Mashup(_) | Op::Resolve { .. } | Op::Missions(_))
+        matches!(
+            self,
+            Op::Mashup(_) | Op::Resolve { .. } | Op::Missions(_) | Op::DownloadPlan { .. }
+        )
     }
 }
 
@@ -315,5 +323,7 @@ pub struct Output {
     pub path: String,
     pub format: Format,
     pub columns: Option<Vec<String>>,
+    /// A download plan (plan.json and scripts) rather than a table file.
+    pub download_plan: bool,
     pub span: Span,
 }

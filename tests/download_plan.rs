@@ -1,0 +1,217 @@
+//! Download plans: program 1073's UNCAL files from the sandbox as
+//! plan.json (valid against its committed schema), curl/wget scripts, an
+//! aria2c input, s5cmd commands and a CSV listing; deterministic; and the
+//! curl script actually fetches the files from the sandbox.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const MANIFEST: &str = r#"
+version: 1
+name: plan
+steps:
+  observations:
+    kind: caom
+    criteria: {obs_collection: JWST, proposal_id: "1073", instrument_name: NIRCAM/IMAGE}
+  products:
+    kind: products
+    from: observations
+  uncal:
+    kind: filter_products
+    from: products
+    where: {productSubGroupDescription: UNCAL}
+  first:
+    kind: head
+    from: uncal
+    n: 3
+  plan:
+    kind: download_plan
+    from: first
+    cloud: true
+outputs:
+  - {from: plan, path: downloads/plan.json, kind: download_plan}
+"#;
+
+fn run(dir: &Path) -> Value {
+    std::fs::write(dir.join("m.yaml"), MANIFEST).unwrap();
+    let o = Command::cargo_bin("mastflow")
+        .unwrap()
+        .env_remove("MAST_API_TOKEN")
+        .args(["run", "--sandbox", "-q"])
+        .arg(dir.join("m.yaml"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(dir.join("out/downloads/plan.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn committed_plan_schema_is_fresh() {
+    let committed =
+        std::fs::read_to_string(repo().join("schemas/download-plan.schema.json")).unwrap();
+    assert!(
+        mastflow::output::plan_schema_text() == committed,
+        "schemas/download-plan.schema.json is stale: run `cargo run -- schema --download-plan > schemas/download-plan.schema.json`"
+    );
+}
+
+#[test]
+fn plan_json_and_scripts() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plan = run(a.path());
+    assert_eq!(plan["version"], 1);
+    let files = plan["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    assert_eq!(plan["totals"]["files"], 3);
+    let bytes: u64 = files.iter().map(|f| f["size"].as_u64().unwrap()).sum();
+    assert_eq!(plan["totals"]["bytes"], bytes);
+    let mut paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let sorted = {
+        let mut p = paths.clone();
+        p.sort();
+        p
+    };
+    assert_eq!(paths, sorted, "files are sorted by path");
+    paths.dedup();
+    assert_eq!(paths.len(), 3);
+    for f in files {
+        let p = f["path"].as_str().unwrap();
+        assert!(
+            p.starts_with("mastDownload/JWST/") && p.ends_with("_uncal.fits"),
+            "{p}"
+        );
+        assert!(
+            f["url"]
+                .as_str()
+                .unwrap()
+                .contains("/api/v0.1/Download/file?uri=mast:JWST/product/")
+        );
+        if f["access"] == "PUBLIC" {
+            assert!(
+                f["cloud_uri"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("s3://stpubdata/jwst/"),
+                "{f}"
+            );
+        }
+    }
+    // Scripts beside plan.json.
+    let dir = a.path().join("out/downloads");
+    let curl = std::fs::read_to_string(dir.join("plan.curl.sh")).unwrap();
+    assert_eq!(curl.matches("\nfetch 'http").count(), 3);
+    assert!(curl.contains("curl --fail --location") && curl.contains("-C -"));
+    assert!(
+        std::fs::read_to_string(dir.join("plan.wget.sh"))
+            .unwrap()
+            .contains("wget --continue")
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("plan.aria2.txt"))
+            .unwrap()
+            .contains("  out=mastDownload/JWST/")
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("plan.s5cmd.txt"))
+            .unwrap()
+            .contains("cp s3://stpubdata/")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("plan.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    // Deterministic: a second run writes the same bytes (each --sandbox run
+    // listens on its own port, which the URLs carry).
+    run(b.path());
+    let port_free = |p: &Path| {
+        let t = std::fs::read_to_string(p).unwrap();
+        let mut out = String::new();
+        let mut rest = t.as_str();
+        while let Some(i) = rest.find("127.0.0.1:") {
+            out.push_str(&rest[..i + 10]);
+            rest = rest[i + 10..].trim_start_matches(|c: char| c.is_ascii_digit());
+        }
+        out + rest
+    };
+    for f in [
+        "plan.json",
+        "plan.curl.sh",
+        "plan.wget.sh",
+        "plan.aria2.txt",
+        "plan.s5cmd.txt",
+        "plan.csv",
+    ] {
+        assert!(
+            port_free(&dir.join(f)) == port_free(&b.path().join("out/downloads").join(f)),
+            "{f} differs between runs"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_curl_script_fetches_the_plan() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("SKIPPED: curl not installed");
+        return;
+    }
+    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config::default())
+        .await
+        .unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let plan: Value = tokio::task::spawn_blocking(move || {
+        std::fs::write(d.join("m.yaml"), MANIFEST).unwrap();
+        let o = Command::cargo_bin("mastflow")
+            .unwrap()
+            .env_remove("MAST_API_TOKEN")
+            .args(["run", "-q", "--base-url", &base])
+            .arg(d.join("m.yaml"))
+            .arg("--out")
+            .arg(d.join("out"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s = std::process::Command::new("bash")
+            .arg(d.join("out/downloads/plan.curl.sh"))
+            .env("MAST_API_TOKEN", mastflow::sandbox::token())
+            .output()
+            .unwrap();
+        assert!(
+            s.status.success(),
+            "curl script failed: {}",
+            String::from_utf8_lossy(&s.stderr)
+        );
+        serde_json::from_slice(&std::fs::read(d.join("out/downloads/plan.json")).unwrap()).unwrap()
+    })
+    .await
+    .unwrap();
+    for f in plan["files"].as_array().unwrap() {
+        let p = dir
+            .path()
+            .join("out/downloads")
+            .join(f["path"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            f["size"].as_u64().unwrap(),
+            "{}",
+            p.display()
+        );
+        assert!(!p.with_extension("fits.part").exists());
+    }
+    sandbox.shutdown().await;
+}
