@@ -498,6 +498,26 @@ fn cmd_whoami(archive: &ArchiveArgs) -> i32 {
     }
 }
 
+/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM; the handlers are
+/// installed when this is called, not when the future is first polled.
+fn interrupt_listener() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
+        }
+    }
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
 fn observer(ui: &Ui) -> Arc<dyn Observer> {
     if ui.quiet {
         Arc::new(exec::Silent)
@@ -580,16 +600,9 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
             return EXIT_INVALID;
         }
     };
-    let outcome = rt.block_on(exec::run(
-        m.clone(),
-        plan.clone(),
-        opts,
-        services,
-        obs,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
-    ));
+    // Listen for Ctrl-C before any step starts, so an early one is caught too.
+    let interrupt = rt.block_on(async { interrupt_listener() });
+    let outcome = rt.block_on(exec::run(m.clone(), plan.clone(), opts, services, obs, interrupt));
     // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
     rt.shutdown_background();
     let ctx = exec::base_context(&m);
