@@ -43,6 +43,27 @@ where
     }
 }
 
+/// Reject absolute paths and `..` components.
+pub fn check_relative_path(p: &str) -> Result<(), &'static str> {
+    let path = Path::new(p);
+    if p.is_empty() {
+        return Err("is empty");
+    }
+    if path.is_absolute() {
+        return Err("is absolute");
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err("leaves the output directory (`..`)");
+    }
+    if p.chars().any(|c| c == '\0' || c.is_control()) {
+        return Err("contains control characters");
+    }
+    Ok(())
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -215,3 +215,193 @@ async fn the_curl_script_fetches_the_plan() {
     }
     sandbox.shutdown().await;
 }
+
+/// Run `mastflow run` on the plan manifest against `base`; the plan path.
+fn make_plan(base: &str, dir: &Path, n: usize) -> PathBuf {
+    std::fs::write(
+        dir.join("m.yaml"),
+        MANIFEST.replace("n: 3", &format!("n: {n}")),
+    )
+    .unwrap();
+    let o = Command::cargo_bin("mastflow")
+        .unwrap()
+        .env_remove("MAST_API_TOKEN")
+        .args(["run", "-q", "--base-url", base])
+        .arg(dir.join("m.yaml"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.join("out/downloads/plan.json")
+}
+
+fn fetch(base: &str, plan: &Path, extra: &[&str]) -> (std::process::Output, Value) {
+    let o = Command::cargo_bin("mastflow")
+        .unwrap()
+        .env_remove("MAST_API_TOKEN")
+        .args(["fetch", "--base-url", base])
+        .args(extra)
+        .arg(plan)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(plan.with_file_name("plan.fetch-report.json")).unwrap(),
+    )
+    .unwrap();
+    (o, report)
+}
+
+fn statuses(report: &Value) -> Vec<String> {
+    report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_downloads_resumes_skips_and_shards() {
+    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config::default())
+        .await
+        .unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let plan = make_plan(&base, &d, 4);
+        let doc: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+        let files: Vec<(PathBuf, u64)> = doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    plan.with_file_name(f["path"].as_str().unwrap()),
+                    f["size"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        // Shards partition the plan.
+        let (o, r) = fetch(&base, &plan, &["--shard", "1/2"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            statuses(&r),
+            ["downloaded", "skipped", "downloaded", "skipped"]
+        );
+        let (o, r) = fetch(&base, &plan, &["--shard", "2/2"]);
+        assert!(o.status.success());
+        assert_eq!(
+            statuses(&r),
+            ["skipped", "downloaded", "skipped", "downloaded"]
+        );
+        for (p, size) in &files {
+            assert_eq!(std::fs::metadata(p).unwrap().len(), *size);
+        }
+        // Everything is there: nothing is fetched again.
+        let (_, r) = fetch(&base, &plan, &[]);
+        assert_eq!(statuses(&r), ["complete"; 4]);
+        assert_eq!(r["bytes"], 0);
+        // A partial file resumes from where it stopped, to the same bytes.
+        let (p, size) = &files[0];
+        let full = std::fs::read(p).unwrap();
+        std::fs::remove_file(p).unwrap();
+        let part = PathBuf::from(format!("{}.part", p.display()));
+        std::fs::write(&part, &full[..full.len() / 3]).unwrap();
+        let (o, r) = fetch(&base, &plan, &[]);
+        assert!(o.status.success());
+        assert_eq!(statuses(&r)[0], "resumed");
+        assert_eq!(
+            r["files"][0]["bytes"].as_u64().unwrap(),
+            size - (full.len() / 3) as u64,
+            "only the rest was fetched"
+        );
+        assert_eq!(std::fs::read(p).unwrap(), full);
+        assert!(!part.exists());
+    })
+    .await
+    .unwrap();
+    sandbox.shutdown().await;
+}
+
+/// SIGKILL in the middle of a download; the rerun completes every file
+/// without fetching any twice in full, and no partial file sits at a final path.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_survives_sigkill() {
+    // The first downloads trickle (so the kill lands mid-body); later ones are fast.
+    let config = mastflow::sandbox::Config {
+        faults: Some("slow-body=4000000,only=download,first=2".into()),
+        ..Default::default()
+    };
+    let sandbox = mastflow::sandbox::start(config).await.unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let plan = make_plan(&base, &d, 2);
+        let doc: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mastflow"))
+            .args(["fetch", "-q", "--base-url", &base])
+            .arg(&plan)
+            .spawn()
+            .unwrap();
+        // Wait until both partial files hold some bytes, then kill -9.
+        let parts: Vec<PathBuf> = doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                PathBuf::from(format!(
+                    "{}.part",
+                    plan.with_file_name(f["path"].as_str().unwrap()).display()
+                ))
+            })
+            .collect();
+        let t0 = std::time::Instant::now();
+        while !parts
+            .iter()
+            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 1_000_000))
+        {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(60),
+                "downloads never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let before: Vec<u64> = parts
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .collect();
+        for f in doc["files"].as_array().unwrap() {
+            assert!(
+                !plan.with_file_name(f["path"].as_str().unwrap()).exists(),
+                "nothing at a final path yet"
+            );
+        }
+        let (o, r) = fetch(&base, &plan, &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(statuses(&r), ["resumed", "resumed"]);
+        for (i, f) in doc["files"].as_array().unwrap().iter().enumerate() {
+            let size = f["size"].as_u64().unwrap();
+            assert_eq!(
+                std::fs::metadata(plan.with_file_name(f["path"].as_str().unwrap()))
+                    .unwrap()
+                    .len(),
+                size
+            );
+            assert_eq!(
+                r["files"][i]["bytes"].as_u64().unwrap(),
+                size - before[i],
+                "only the missing bytes were fetched"
+            );
+            assert!(!parts[i].exists());
+        }
+    })
+    .await
+    .unwrap();
+    sandbox.shutdown().await;
+}

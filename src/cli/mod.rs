@@ -133,6 +133,26 @@ pub enum Command {
         #[arg(long)]
         faults: Option<String>,
     },
+    /// Download the files of a plan (plan.json): concurrent, resumable,
+    /// verified, shardable; a report beside the plan; exit 1 if any failed.
+    Fetch {
+        /// The plan.json a `download_plan` output wrote.
+        plan: PathBuf,
+        /// Downloads at once (each host is further bounded by --per-host).
+        #[arg(long, short, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: u16,
+        /// Only every N-th file starting at the I-th: `--shard 2/4` (for job arrays).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Skip exclusive-access files.
+        #[arg(long)]
+        only_public: bool,
+        /// Verify checksums where the plan has them (sizes are always checked).
+        #[arg(long)]
+        verify: bool,
+        #[command(flatten)]
+        archive: ArchiveArgs,
+    },
     /// Check the MAST token: who MAST says you are.
     Whoami {
         #[command(flatten)]
@@ -296,6 +316,22 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Init { path, force } => cmd_init(&ui, &path, force),
         Command::Whoami { archive } => cmd_whoami(&archive),
+        Command::Fetch {
+            plan,
+            jobs,
+            shard,
+            only_public,
+            verify,
+            archive,
+        } => cmd_fetch(
+            &ui,
+            &plan,
+            jobs,
+            shard.as_deref(),
+            only_public,
+            verify,
+            &archive,
+        ),
         Command::Sandbox {
             port,
             data,
@@ -461,6 +497,134 @@ fn cmd_init(ui: &Ui, path: &Path, force: bool) -> i32 {
     EXIT_OK
 }
 
+struct FetchBar(indicatif::ProgressBar);
+
+impl crate::services::fetch::FetchProgress for FetchBar {
+    fn bytes(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn file_done(&self, r: &crate::services::fetch::FileReport) {
+        if r.status == "failed" {
+            self.0.println(format!(
+                "[FAILED] {}: {}",
+                r.path,
+                r.error.clone().unwrap_or_default()
+            ));
+        }
+    }
+}
+
+struct FetchLines;
+
+impl crate::services::fetch::FetchProgress for FetchLines {
+    fn file_done(&self, r: &crate::services::fetch::FileReport) {
+        eprintln!(
+            "[{}] {} ({} bytes){}",
+            r.status,
+            r.path,
+            r.bytes,
+            r.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+fn cmd_fetch(
+    ui: &Ui,
+    plan: &Path,
+    jobs: u16,
+    shard: Option<&str>,
+    only_public: bool,
+    verify: bool,
+    archive: &ArchiveArgs,
+) -> i32 {
+    use crate::services::fetch;
+    let entries = match fetch::read_plan(plan) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let shard = match shard.map(fetch::parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let mut archive = archive.clone();
+    archive.per_host = archive.per_host.min(jobs);
+    let http = match archive.http() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let total: u64 = entries.iter().filter_map(|e| e.size).sum();
+    let progress: Arc<dyn fetch::FetchProgress> = if ui.quiet {
+        Arc::new(fetch::NoProgress)
+    } else if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Arc::new(FetchBar(bar))
+    } else {
+        Arc::new(FetchLines)
+    };
+    let root = plan
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let opts = fetch::FetchOptions {
+        shard,
+        only_public,
+        verify,
+        retries: 5,
+    };
+    let report = rt.block_on(fetch::fetch(http, entries, root.clone(), opts, progress));
+    let stem = plan.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
+    let report_path = root.join(format!("{stem}.fetch-report.json"));
+    let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+    json.push(b'\n');
+    if let Err(e) = crate::util::write_atomic(&report_path, |w| w.write_all(&json)) {
+        eprintln!("error: cannot write {}: {e}", report_path.display());
+    }
+    ui.info(&format!(
+        "fetch: {} downloaded, {} resumed, {} already complete, {} skipped, {} failed; {} bytes; report {}",
+        report.downloaded,
+        report.resumed,
+        report.complete,
+        report.skipped,
+        report.failed,
+        report.bytes,
+        report_path.display()
+    ));
+    if report.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
 fn cmd_whoami(archive: &ArchiveArgs) -> i32 {
     use crate::services::auth::{Identity, whoami};
     let http = match archive.http() {
@@ -504,7 +668,10 @@ fn interrupt_listener() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        if let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             return Box::pin(async move {
                 tokio::select! {
                     _ = int.recv() => {}
@@ -602,7 +769,14 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     };
     // Listen for Ctrl-C before any step starts, so an early one is caught too.
     let interrupt = rt.block_on(async { interrupt_listener() });
-    let outcome = rt.block_on(exec::run(m.clone(), plan.clone(), opts, services, obs, interrupt));
+    let outcome = rt.block_on(exec::run(
+        m.clone(),
+        plan.clone(),
+        opts,
+        services,
+        obs,
+        interrupt,
+    ));
     // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
     rt.shutdown_background();
     let ctx = exec::base_context(&m);

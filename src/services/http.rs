@@ -298,6 +298,70 @@ impl Http {
         }
     }
 
+    /// Stream a GET of `url` into `sink`, starting at byte `offset` (HTTP
+    /// Range). One attempt, under the per-host limit; the token is sent only
+    /// when `auth` and the host is a MAST host, and redirects are not
+    /// followed (a download that redirects elsewhere must not carry it).
+    /// Returns the status and whether the server honoured the range.
+    pub async fn download<F>(
+        &self,
+        url: &str,
+        offset: u64,
+        auth: bool,
+        mut sink: F,
+    ) -> Result<(u16, bool), HttpError>
+    where
+        F: FnMut(&[u8], bool) -> std::io::Result<()>,
+    {
+        let u = reqwest::Url::parse(url).map_err(|_| HttpError::BadUrl(url.to_string()))?;
+        let limiter = self.limiter(&u);
+        let _permit = limiter.acquire().await.expect("limiter open");
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut b = self.client.get(u.clone());
+        if offset > 0 {
+            b = b.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+        }
+        if auth && self.is_mast_host(&u) {
+            if let Some(t) = &self.token {
+                b = b.header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("token {}", t.expose()),
+                );
+            }
+        }
+        let transport = |e: reqwest::Error| HttpError::Transport {
+            url: redact(&u),
+            message: Attempt::from(e).message,
+        };
+        let mut resp = b.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        if status >= 400 || (300..400).contains(&status) {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(HttpError::Status {
+                url: redact(&u),
+                status,
+                body,
+            });
+        }
+        let ranged = status == 206;
+        let mut first = true;
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            // `true` on the first chunk of a response that restarts the file.
+            sink(&chunk, first && !ranged).map_err(|e| HttpError::Transport {
+                url: redact(&u),
+                message: format!("writing: {e}"),
+            })?;
+            first = false;
+        }
+        if first && !ranged {
+            sink(&[], true).map_err(|e| HttpError::Transport {
+                url: redact(&u),
+                message: format!("writing: {e}"),
+            })?;
+        }
+        Ok((status, ranged))
+    }
+
     /// Full-jitter exponential backoff, never shorter than Retry-After.
     pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let cap = self

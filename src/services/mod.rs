@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod caom;
 pub mod download;
+pub mod fetch;
 pub mod http;
 pub mod key;
 pub mod mashup;

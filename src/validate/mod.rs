@@ -2440,26 +2440,7 @@ fn is_global_function(name: &str) -> bool {
     )
 }
 
-/// Reject absolute paths and `..` components.
-pub fn check_relative_path(p: &str) -> Result<(), &'static str> {
-    let path = Path::new(p);
-    if p.is_empty() {
-        return Err("is empty");
-    }
-    if path.is_absolute() {
-        return Err("is absolute");
-    }
-    if path
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err("leaves the output directory (`..`)");
-    }
-    if p.chars().any(|c| c == '\0' || c.is_control()) {
-        return Err("contains control characters");
-    }
-    Ok(())
-}
+pub use crate::util::check_relative_path;
 
 pub fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);

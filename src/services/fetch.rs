@@ -1,0 +1,318 @@
+//! `mastflow fetch`: execute a download plan.
+//!
+//! Files download concurrently (bounded per host by the HTTP layer), into
+//! `<path>.part`, resumed with HTTP Range from whatever a previous run left,
+//! verified by size (and by SHA-256 or MD5 when the plan carries such a
+//! checksum), then renamed to their final path. A complete file is skipped,
+//! so a killed run is simply run again. `--shard I/N` takes every N-th file
+//! of the (path-sorted) plan, so N machines can share one plan.
+
+use super::http::{Http, HttpError};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use thiserror::Error;
+use tokio::task::JoinSet;
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error("cannot read plan {path}: {message}")]
+    Plan { path: String, message: String },
+    #[error(
+        "plan {path} is version {found}; this mastflow reads version {}",
+        crate::services::download::PLAN_VERSION
+    )]
+    Version { path: String, found: u64 },
+    #[error("--shard {0}: write I/N with 1 <= I <= N")]
+    Shard(String),
+}
+
+/// A file of the plan, as `fetch` needs it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanEntry {
+    pub path: String,
+    pub url: String,
+    pub size: Option<u64>,
+    pub checksum: Option<String>,
+    pub access: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PlanFile {
+    version: u64,
+    files: Vec<PlanEntry>,
+}
+
+/// Read `plan.json`, refusing unsafe paths.
+pub fn read_plan(path: &Path) -> Result<Vec<PlanEntry>, FetchError> {
+    let shown = path.display().to_string();
+    let bad = |m: String| FetchError::Plan {
+        path: shown.clone(),
+        message: m,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let plan: PlanFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if plan.version != u64::from(crate::services::download::PLAN_VERSION) {
+        return Err(FetchError::Version {
+            path: shown,
+            found: plan.version,
+        });
+    }
+    for f in &plan.files {
+        crate::util::check_relative_path(&f.path)
+            .map_err(|why| bad(format!("file path `{}` {why}", f.path)))?;
+    }
+    Ok(plan.files)
+}
+
+/// `I/N` → (I, N).
+pub fn parse_shard(s: &str) -> Result<(usize, usize), FetchError> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| FetchError::Shard(s.into()))?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| FetchError::Shard(s.into()))?,
+        n.trim().parse().map_err(|_| FetchError::Shard(s.into()))?,
+    );
+    if i == 0 || n == 0 || i > n {
+        return Err(FetchError::Shard(s.into()));
+    }
+    Ok((i, n))
+}
+
+/// Options of a fetch.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    pub shard: Option<(usize, usize)>,
+    pub only_public: bool,
+    /// Verify checksums where the plan has them (sizes are always checked).
+    pub verify: bool,
+    pub retries: u32,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    /// `downloaded`, `resumed`, `complete` (already there), `skipped` (not
+    /// this shard's, or exclusive with --only-public), `failed`.
+    pub status: &'static str,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The whole fetch.
+#[derive(Debug, Serialize)]
+pub struct FetchReport {
+    pub files: Vec<FileReport>,
+    pub downloaded: usize,
+    pub resumed: usize,
+    pub complete: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub bytes: u64,
+}
+
+/// Progress callbacks (bytes as they arrive; a file finished).
+pub trait FetchProgress: Send + Sync {
+    fn bytes(&self, _n: u64) {}
+    fn file_done(&self, _r: &FileReport) {}
+}
+
+pub struct NoProgress;
+impl FetchProgress for NoProgress {}
+
+/// Fetch `entries` under `root`.
+pub async fn fetch(
+    http: Arc<Http>,
+    entries: Vec<PlanEntry>,
+    root: PathBuf,
+    opts: FetchOptions,
+    progress: Arc<dyn FetchProgress>,
+) -> FetchReport {
+    let mut set: JoinSet<(usize, FileReport)> = JoinSet::new();
+    let mut reports: Vec<Option<FileReport>> = vec![None; entries.len()];
+    for (i, e) in entries.into_iter().enumerate() {
+        let mine = opts.shard.is_none_or(|(k, n)| i % n == k - 1);
+        if !mine || (opts.only_public && e.access != "PUBLIC") {
+            reports[i] = Some(FileReport {
+                path: e.path,
+                status: "skipped",
+                bytes: 0,
+                error: None,
+            });
+            continue;
+        }
+        let (http, root, opts, progress) =
+            (http.clone(), root.clone(), opts.clone(), progress.clone());
+        set.spawn(async move {
+            let r = fetch_one(&http, &e, &root, &opts, &*progress).await;
+            progress.file_done(&r);
+            (i, r)
+        });
+    }
+    while let Some(j) = set.join_next().await {
+        if let Ok((i, r)) = j {
+            reports[i] = Some(r);
+        }
+    }
+    let files: Vec<FileReport> = reports.into_iter().flatten().collect();
+    let count = |s: &str| files.iter().filter(|f| f.status == s).count();
+    FetchReport {
+        downloaded: count("downloaded"),
+        resumed: count("resumed"),
+        complete: count("complete"),
+        skipped: count("skipped"),
+        failed: count("failed"),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        files,
+    }
+}
+
+async fn fetch_one(
+    http: &Http,
+    e: &PlanEntry,
+    root: &Path,
+    opts: &FetchOptions,
+    progress: &dyn FetchProgress,
+) -> FileReport {
+    let fail = |m: String| FileReport {
+        path: e.path.clone(),
+        status: "failed",
+        bytes: 0,
+        error: Some(m),
+    };
+    let target = root.join(&e.path);
+    let part = PathBuf::from(format!("{}.part", target.display()));
+    if let Ok(meta) = std::fs::metadata(&target) {
+        if e.size.is_none_or(|s| s == meta.len()) {
+            return FileReport {
+                path: e.path.clone(),
+                status: "complete",
+                bytes: 0,
+                error: None,
+            };
+        }
+    }
+    if let Some(dir) = target.parent() {
+        if let Err(err) = std::fs::create_dir_all(dir) {
+            return fail(format!("cannot create {}: {err}", dir.display()));
+        }
+    }
+    let exclusive = e.access != "PUBLIC";
+    let start_offset = std::fs::metadata(&part).map_or(0, |m| m.len());
+    let got = AtomicU64::new(0);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let offset = std::fs::metadata(&part).map_or(0, |m| m.len());
+        if e.size.is_some_and(|s| offset == s) && offset > 0 {
+            break;
+        }
+        let mut file = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&part)
+        {
+            Ok(f) => f,
+            Err(err) => return fail(format!("cannot write {}: {err}", part.display())),
+        };
+        let result = http
+            .download(&e.url, offset, exclusive, |chunk, restart| {
+                if restart {
+                    // The server ignored the range: start the file again.
+                    file.set_len(0)?;
+                }
+                file.write_all(chunk)?;
+                got.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                progress.bytes(chunk.len() as u64);
+                Ok(())
+            })
+            .await;
+        let _ = file.flush();
+        match result {
+            Ok(_) => break,
+            // 416: nothing left to send for this range.
+            Err(HttpError::Status { status: 416, .. }) => break,
+            Err(HttpError::Status { status, body, .. })
+                if !matches!(status, 408 | 429 | 500 | 502 | 503 | 504) =>
+            {
+                let hint = if status == 401 || status == 403 {
+                    " (exclusive-access data: set MAST_API_TOKEN to a token with access)"
+                } else {
+                    ""
+                };
+                let _ = body;
+                return fail(format!("HTTP {status}{hint}"));
+            }
+            Err(err) if attempt > opts.retries => return fail(err.to_string()),
+            Err(_) => tokio::time::sleep(http.backoff(attempt, None)).await,
+        }
+    }
+    let len = std::fs::metadata(&part).map_or(0, |m| m.len());
+    if let Some(s) = e.size {
+        if len != s {
+            return fail(format!(
+                "size {len} bytes, plan says {s}; the partial file is kept for the next run"
+            ));
+        }
+    }
+    if opts.verify {
+        if let Some(sum) = &e.checksum {
+            match verify_checksum(&part, sum) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = std::fs::remove_file(&part);
+                    return fail(format!(
+                        "checksum mismatch (expected {sum}); the file was removed"
+                    ));
+                }
+                Err(m) => return fail(m),
+            }
+        }
+    }
+    if let Err(err) = std::fs::rename(&part, &target) {
+        return fail(format!(
+            "cannot rename {} into place: {err}",
+            part.display()
+        ));
+    }
+    FileReport {
+        path: e.path.clone(),
+        status: if start_offset > 0 {
+            "resumed"
+        } else {
+            "downloaded"
+        },
+        bytes: got.load(Ordering::Relaxed),
+        error: None,
+    }
+}
+
+/// SHA-256 (64 hex digits) checksums are verified; others are reported as unverifiable.
+fn verify_checksum(path: &Path, expected: &str) -> Result<bool, String> {
+    let e = expected.trim().to_ascii_lowercase();
+    if e.len() != 64 || !e.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "cannot verify checksum `{expected}`: only SHA-256 is supported"
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|err| err.to_string())?;
+    Ok(crate::util::sha256_hex(&bytes) == e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards() {
+        assert_eq!(parse_shard("2/3").unwrap(), (2, 3));
+        assert!(parse_shard("0/3").is_err());
+        assert!(parse_shard("4/3").is_err());
+        assert!(parse_shard("x").is_err());
+    }
+}
