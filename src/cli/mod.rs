@@ -768,7 +768,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         }
     };
     // Listen for Ctrl-C before any step starts, so an early one is caught too.
-    let interrupt = rt.block_on(async { interrupt_listener() });
+    let interrupt = {
+        let _in_runtime = rt.enter();
+        interrupt_listener()
+    };
     let outcome = rt.block_on(exec::run(
         m.clone(),
         plan.clone(),
