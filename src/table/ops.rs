@@ -485,27 +485,38 @@ pub fn unique(t: &Table, keys: &[String], keep: Keep) -> Result<(Table, usize), 
 /// a column missing from a table is null there; int and float unify to float;
 /// other type conflicts are errors.
 pub fn union(tables: &[&Table]) -> Result<Table, TableError> {
-    let mut schema: Vec<(String, DataType, super::ColumnMeta)> = Vec::new();
+    // (name, type, metadata, whether the type came from an empty column).
+    let mut schema: Vec<(String, DataType, super::ColumnMeta, bool)> = Vec::new();
     for t in tables {
+        // An empty table's column types were inferred from no values: they
+        // yield to the types of columns that have rows.
+        let empty = t.num_rows() == 0;
         for c in t.columns() {
-            match schema.iter_mut().find(|(n, _, _)| *n == c.name) {
-                Some((_, ty, meta)) => {
-                    *ty = ty
-                        .unify(c.data_type())
-                        .ok_or_else(|| TableError::TypeConflict {
-                            name: c.name.clone(),
-                            left: *ty,
-                            right: c.data_type(),
-                        })?;
+            match schema.iter_mut().find(|(n, ..)| *n == c.name) {
+                Some((_, ty, meta, guessed)) => {
+                    if empty {
+                        // keep the type we have
+                    } else if *guessed {
+                        *ty = c.data_type();
+                        *guessed = false;
+                    } else {
+                        *ty = ty
+                            .unify(c.data_type())
+                            .ok_or_else(|| TableError::TypeConflict {
+                                name: c.name.clone(),
+                                left: *ty,
+                                right: c.data_type(),
+                            })?;
+                    }
                     meta.merge_missing(&c.meta);
                 }
-                None => schema.push((c.name.clone(), c.data_type(), c.meta.clone())),
+                None => schema.push((c.name.clone(), c.data_type(), c.meta.clone(), empty)),
             }
         }
     }
     let total: usize = tables.iter().map(|t| t.num_rows()).sum();
     let mut cols = Vec::with_capacity(schema.len());
-    for (name, ty, meta) in schema {
+    for (name, ty, meta, _) in schema {
         let mut b = ColumnBuilder::new(ty, total);
         for t in tables {
             match t.index_of(&name) {
@@ -878,6 +889,18 @@ mod tests {
             union(&[&a, &c]),
             Err(TableError::TypeConflict { .. })
         ));
+    }
+
+    #[test]
+    fn union_lets_empty_tables_yield_their_guessed_types() {
+        let empty = Table::new(vec![Column::from_values("x", &[], None)]).unwrap();
+        assert_eq!(empty.column("x").unwrap().data_type(), DataType::String);
+        let ints = Table::new(vec![Column::from_values("x", &[Value::Int(1)], None)]).unwrap();
+        for order in [[&empty, &ints], [&ints, &empty]] {
+            let u = union(&order).unwrap();
+            assert_eq!(u.column("x").unwrap().data_type(), DataType::Int);
+            assert_eq!(u.num_rows(), 1);
+        }
     }
 
     #[test]
