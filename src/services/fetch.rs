@@ -2,7 +2,7 @@
 //!
 //! Files download concurrently (bounded per host by the HTTP layer), into
 //! `<path>.part`, resumed with HTTP Range from whatever a previous run left,
-//! verified by size (and by SHA-256 or MD5 when the plan carries such a
+//! verified by size (and by MD5 or SHA-256 when the plan carries such a
 //! checksum), then renamed to their final path. A complete file is skipped,
 //! so a killed run is simply run again. `--shard I/N` takes every N-th file
 //! of the (path-sorted) plan, so N machines can share one plan.
@@ -292,21 +292,59 @@ async fn fetch_one(
     }
 }
 
-/// SHA-256 (64 hex digits) checksums are verified; others are reported as unverifiable.
+/// MD5 (32 hex digits, what MAST's SI-keyword tables give) and SHA-256 (64)
+/// checksums are verified, streaming the file; others are reported as unverifiable.
 fn verify_checksum(path: &Path, expected: &str) -> Result<bool, String> {
+    use md5::Digest as _;
+    use std::io::Read;
     let e = expected.trim().to_ascii_lowercase();
-    if e.len() != 64 || !e.chars().all(|c| c.is_ascii_hexdigit()) {
+    if !e.chars().all(|c| c.is_ascii_hexdigit()) || !(e.len() == 32 || e.len() == 64) {
         return Err(format!(
-            "cannot verify checksum `{expected}`: only SHA-256 is supported"
+            "cannot verify checksum `{expected}`: MD5 or SHA-256 hex expected"
         ));
     }
-    let bytes = std::fs::read(path).map_err(|err| err.to_string())?;
-    Ok(crate::util::sha256_hex(&bytes) == e)
+    let mut f = std::fs::File::open(path).map_err(|err| err.to_string())?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut md5, mut sha) = (md5::Md5::new(), sha2::Sha256::new());
+    loop {
+        let n = f.read(&mut buf).map_err(|err| err.to_string())?;
+        if n == 0 {
+            break;
+        }
+        if e.len() == 32 {
+            md5.update(&buf[..n]);
+        } else {
+            sha.update(&buf[..n]);
+        }
+    }
+    let got = if e.len() == 32 {
+        hex::encode(md5.finalize())
+    } else {
+        hex::encode(sha.finalize())
+    };
+    Ok(got == e)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        assert!(verify_checksum(&p, "5d41402abc4b2a76b9719d911017c592").unwrap());
+        assert!(
+            verify_checksum(
+                &p,
+                "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+            )
+            .unwrap()
+        );
+        assert!(!verify_checksum(&p, "00000000000000000000000000000000").unwrap());
+        assert!(verify_checksum(&p, "crc32:1234").is_err());
+    }
 
     #[test]
     fn shards() {

@@ -300,8 +300,8 @@ impl Http {
 
     /// Stream a GET of `url` into `sink`, starting at byte `offset` (HTTP
     /// Range). One attempt, under the per-host limit; the token is sent only
-    /// when `auth` and the host is a MAST host, and redirects are not
-    /// followed (a download that redirects elsewhere must not carry it).
+    /// when `auth` and the host is a MAST host; redirects (up to 5) are
+    /// followed without it once they leave the first host.
     /// Returns the status and whether the server honoured the range.
     pub async fn download<F>(
         &self,
@@ -313,27 +313,48 @@ impl Http {
     where
         F: FnMut(&[u8], bool) -> std::io::Result<()>,
     {
-        let u = reqwest::Url::parse(url).map_err(|_| HttpError::BadUrl(url.to_string()))?;
-        let limiter = self.limiter(&u);
-        let _permit = limiter.acquire().await.expect("limiter open");
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut b = self.client.get(u.clone());
-        if offset > 0 {
-            b = b.header(reqwest::header::RANGE, format!("bytes={offset}-"));
-        }
-        if auth && self.is_mast_host(&u) {
-            if let Some(t) = &self.token {
-                b = b.header(
-                    reqwest::header::AUTHORIZATION,
-                    format!("token {}", t.expose()),
-                );
+        let mut u = reqwest::Url::parse(url).map_err(|_| HttpError::BadUrl(url.to_string()))?;
+        let first_host = u.host_str().map(str::to_string);
+        let mut redirects = 0;
+        let mut resp = loop {
+            let limiter = self.limiter(&u);
+            let _permit = limiter.acquire().await.expect("limiter open");
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let mut b = self.client.get(u.clone());
+            if offset > 0 {
+                b = b.header(reqwest::header::RANGE, format!("bytes={offset}-"));
             }
-        }
+            // The token goes only to a MAST host, and never after a redirect
+            // has left the host we started from.
+            if auth && self.is_mast_host(&u) && u.host_str().map(str::to_string) == first_host {
+                if let Some(t) = &self.token {
+                    b = b.header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("token {}", t.expose()),
+                    );
+                }
+            }
+            let resp = b.send().await.map_err(|e| HttpError::Transport {
+                url: redact(&u),
+                message: Attempt::from(e).message,
+            })?;
+            let loc = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            match (resp.status().as_u16(), loc) {
+                (300..=399, Some(loc)) if redirects < 5 => {
+                    redirects += 1;
+                    u = u.join(&loc).map_err(|_| HttpError::BadUrl(loc))?;
+                }
+                _ => break resp,
+            }
+        };
         let transport = |e: reqwest::Error| HttpError::Transport {
             url: redact(&u),
             message: Attempt::from(e).message,
         };
-        let mut resp = b.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         if status >= 400 || (300..400).contains(&status) {
             let body = resp.text().await.unwrap_or_default();
@@ -677,6 +698,51 @@ mod tests {
         let r = http.send(&req).await.unwrap();
         assert_eq!(r.body, b"there");
         assert!(!other_seen.lock().unwrap()[0].contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn downloads_follow_redirects_without_the_token_and_resume() {
+        let (other, other_seen, _) = server(|_| {
+            (
+                "HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz"
+                    .into(),
+                0,
+            )
+        })
+        .await;
+        let target = format!("{other}/file");
+        let (base, base_seen, _) = server(move |_| (format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), 0)).await;
+        let host = base.trim_start_matches("http://").to_string();
+        let http = Http::new(
+            HttpConfig {
+                mast_hosts: vec![host],
+                ..quick()
+            },
+            Some(Token::new("s3cret")),
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let (status, ranged) = http
+            .download(&format!("{base}/start"), 7, true, |b, _| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (status, ranged, got.as_slice()),
+            (206, true, b"xyz".as_slice())
+        );
+        let first = base_seen.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(
+            first.contains("authorization: token s3cret") && first.contains("range: bytes=7-"),
+            "{first}"
+        );
+        let second = other_seen.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(
+            !second.contains("s3cret") && second.contains("range: bytes=7-"),
+            "{second}"
+        );
     }
 
     #[test]
