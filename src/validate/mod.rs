@@ -724,16 +724,8 @@ impl<'a> Validator<'a> {
             }
             RawStep::Products(ps) => {
                 let from_id = from(self, "from", &ps.from, &mut inputs);
-                let col = ps.obsid_column.clone().unwrap_or_else(|| "obsid".into());
-                colrefs.push(ColRef {
-                    name: col.clone(),
-                    path: if ps.obsid_column.is_some() {
-                        at("obsid_column")
-                    } else {
-                        at("from")
-                    },
-                    at_key: false,
-                });
+                let col =
+                    column_or_default(&ps.obsid_column, "obsid", "obsid_column", &at, &mut colrefs);
                 let batch = ps.batch.unwrap_or(5);
                 if batch == 0 {
                     self.err(Problem::new(
@@ -836,16 +828,8 @@ impl<'a> Validator<'a> {
             }
             RawStep::Resolve(r) => {
                 let from_id = from(self, "from", &r.from, &mut inputs);
-                let column = r.column.clone().unwrap_or_else(|| "target_name".into());
-                colrefs.push(ColRef {
-                    name: column.clone(),
-                    path: if r.column.is_some() {
-                        at("column")
-                    } else {
-                        at("from")
-                    },
-                    at_key: false,
-                });
+                let column =
+                    column_or_default(&r.column, "target_name", "column", &at, &mut colrefs);
                 Op::Resolve {
                     from: from_id,
                     column,
@@ -2407,6 +2391,25 @@ fn is_identifier(s: &str) -> bool {
     c.next()
         .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+/// A column named by `key` (or `default`), checked against the input's
+/// columns; a default is reported at the step's `from`.
+fn column_or_default(
+    given: &Option<String>,
+    default: &str,
+    key: &str,
+    at: &dyn Fn(&str) -> Vec<Seg>,
+    colrefs: &mut Vec<ColRef>,
+) -> String {
+    let name = given.clone().unwrap_or_else(|| default.to_string());
+    let path = if given.is_some() { at(key) } else { at("from") };
+    colrefs.push(ColRef {
+        name: name.clone(),
+        path,
+        at_key: false,
+    });
+    name
 }
 
 fn vec_with(p: &[Seg], s: Seg) -> Vec<Seg> {
