@@ -8,7 +8,8 @@
 //! | `dup.targets` | the targets with `target`, `ra`, `dec`, `radius` columns |
 //! | `dup.resolve` | (names only) coordinates from Mast.Name.Lookup |
 //! | `dup.count` | COUNT_BIG per target (refuses above `max`) |
-//! | `dup.search` | a cone search per target with its radius, tagged with it |
+//! | `dup.hits` | the targets with at least one match |
+//! | `dup.search` | a cone search per such target with its radius, tagged with it |
 //! | `dup.moving` | (moving targets) `target_name: NAME*` searches |
 //! | `dup.found` | all matches stacked |
 //! | `dup.flagged` | planned / executed flags, short titles, program URLs |
@@ -143,7 +144,8 @@ fn duplication(name: &str, d: &DuplicationStep) -> Vec<(String, RawStep)> {
             radius: Some(s("{{ row.search_radius }}")),
         })
     };
-    // 2. Count first, refusing huge results.
+    // 2. Count first, refusing huge results; the count carries the search
+    //    position so only targets with matches are searched.
     out.push((
         sub("count"),
         RawStep::Count(CaomStep {
@@ -152,22 +154,40 @@ fn duplication(name: &str, d: &DuplicationStep) -> Vec<(String, RawStep)> {
             criteria: criteria.clone(),
             position: position(),
             columns: None,
-            for_each: Some(positioned.clone()),
-            carry: vec!["target".into()],
+            for_each: Some(positioned),
+            carry: ["target", "search_ra", "search_dec", "search_radius"]
+                .map(String::from)
+                .to_vec(),
             max: Some(d.max.unwrap_or(5000)),
             deadline: None,
         }),
     ));
-    // 3. The cone searches, tagged with their target.
+    out.push((
+        sub("hits"),
+        RawStep::Filter(FilterStep {
+            description: None,
+            needs: Vec::new(),
+            from: sub("count"),
+            where_: Some(IndexMap::from([(
+                "count".to_string(),
+                FilterValues::One(FilterValue::Range(RangeSpec {
+                    min: Some(Scalar::Int(1)),
+                    max: None,
+                })),
+            )])),
+            expr: None,
+        }),
+    ));
+    // 3. The cone searches of targets with matches, tagged with their target.
     out.push((
         sub("search"),
         RawStep::Caom(CaomStep {
             description: None,
-            needs: vec![sub("count")],
+            needs: Vec::new(),
             criteria: criteria.clone(),
             position: position(),
             columns: None,
-            for_each: Some(positioned),
+            for_each: Some(sub("hits")),
             carry: vec!["target".into()],
             max: None,
             deadline: None,
