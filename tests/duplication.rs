@@ -202,6 +202,7 @@ async fn the_duplication_notebook_as_one_step() {
     for s in [
         "duplicates.targets",
         "duplicates.count",
+        "duplicates.hits",
         "duplicates.search",
         "duplicates.moving",
         "duplicates.found",
@@ -275,6 +276,12 @@ async fn the_duplication_notebook_as_one_step() {
         .filter(|r| r["params"]["columns"] == "COUNT_BIG(*)")
         .count();
     assert_eq!(counts, 4);
+    // Only the targets with matches (Trappist-1, M 57) are searched.
+    let searches = reqs
+        .iter()
+        .filter(|r| r["params"]["columns"] == "*" && r["params"]["position"].is_string())
+        .count();
+    assert_eq!(searches, 2);
     assert!(reqs.iter().any(|r| {
         r["params"]["filters"]
             .as_array()
