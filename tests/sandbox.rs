@@ -764,3 +764,872 @@ async fn global_faults_and_data_dir() {
         .is_err()
     );
 }
+
+// ---------------------------------------------------------------- missions search API
+
+async fn msearch(mission: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/search/{mission}/api/v0.1/search", base().await))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// A successful JWST search.
+async fn jsearch(body: Value) -> Value {
+    let (s, v) = msearch("jwst", body.clone()).await;
+    assert_eq!(s, 200, "{body} → {v}");
+    v
+}
+
+/// `totalResults` of a JWST search with these conditions (count_only).
+async fn jtotal(conditions: Value) -> u64 {
+    let v = jsearch(json!({"conditions": conditions, "count_only": true})).await;
+    assert_eq!(v["results"], json!([]));
+    v["totalResults"].as_u64().unwrap()
+}
+
+/// Every row of a JWST search (one page large enough).
+async fn jrows(mut body: Value) -> Vec<Value> {
+    body["limit"] = json!(1_000_000);
+    let v = jsearch(body).await;
+    let rows = v["results"].as_array().unwrap().clone();
+    assert_eq!(v["totalResults"].as_u64().unwrap(), rows.len() as u64);
+    rows
+}
+
+fn ids(rows: &[Value]) -> Vec<i64> {
+    rows.iter()
+        .map(|r| r["ArchiveFileID"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn missions_search_pages_exactly() {
+    let conds = json!([{"instrume": "NIRSPEC"}, {"productLevel": "2b"}]);
+    let total = jtotal(conds.clone()).await;
+    assert!(total > 50, "{total}");
+    // The SI-keyword service over the same files agrees (another code path).
+    let si = count(
+        "Mast.Jwst.Filtered.Nirspec",
+        json!([{"paramName": "productLevel", "values": ["2b"]}]),
+    )
+    .await;
+    assert_eq!(total, si);
+    let all = jrows(json!({"conditions": conds, "select_cols": ["filename"]})).await;
+    assert_eq!(all.len() as u64, total);
+    let limit = 17u64;
+    let mut paged = Vec::new();
+    let mut offset = 0;
+    while offset < total {
+        let v = jsearch(json!({"conditions": conds, "select_cols": ["filename"],
+                               "limit": limit, "offset": offset}))
+        .await;
+        assert_eq!(v["totalResults"], total);
+        assert_eq!(v["search_params"]["offset"], offset);
+        assert_eq!(v["search_params"]["limit"], limit);
+        let rows = v["results"].as_array().unwrap();
+        assert_eq!(rows.len() as u64, limit.min(total - offset));
+        paged.extend(rows.iter().cloned());
+        offset += limit;
+    }
+    assert_eq!(
+        ids(&paged),
+        ids(&all),
+        "pages are the full answer, in order"
+    );
+    let unique: HashSet<i64> = ids(&all).into_iter().collect();
+    assert_eq!(unique.len() as u64, total);
+    let v = jsearch(json!({"conditions": conds, "offset": total, "limit": 10})).await;
+    assert_eq!(
+        (v["totalResults"].as_u64(), v["results"].clone()),
+        (Some(total), json!([]))
+    );
+    // Envelope: the fixture's keys, info types, ArchiveFileID always returned.
+    let v = jsearch(json!({"conditions": conds, "limit": 1, "select_cols": ["nints", "date_obs", "tsovisit", "targ_ra"]})).await;
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "messages",
+            "info",
+            "search_params",
+            "totalResults",
+            "results"
+        ]
+    );
+    assert_eq!(
+        v["info"],
+        json!([{"name": "ArchiveFileID", "type": "INTEGER"}, {"name": "fileSetName", "type": "VARCHAR"},
+               {"name": "nints", "type": "INTEGER"}, {"name": "date_obs", "type": "DATETIME"},
+               {"name": "tsovisit", "type": "BOOLEAN"}, {"name": "targ_ra", "type": "FLOAT"}])
+    );
+    let row = &v["results"][0];
+    let date = row["date_obs"].as_str().unwrap();
+    assert!(
+        date.len() >= 19 && &date[10..11] == "T",
+        "ISO datetime: {date}"
+    );
+    assert!(row["tsovisit"].is_boolean());
+    // Default columns and sort echo.
+    let v = jsearch(json!({"conditions": conds, "limit": 1})).await;
+    assert_eq!(
+        v["search_params"]["sort_by"],
+        json!(["targprop", "fileSetName", "ArchiveFileID"])
+    );
+    assert_eq!(v["info"].as_array().unwrap().len(), 18);
+    // sort_by / sort_desc.
+    let rows = jrows(json!({"conditions": conds, "select_cols": ["nints"],
+                            "sort_by": ["nints", "ArchiveFileID"], "sort_desc": [true, false]}))
+    .await;
+    let n: Vec<i64> = rows.iter().map(|r| r["nints"].as_i64().unwrap()).collect();
+    assert!(n.windows(2).all(|w| w[0] >= w[1]), "descending nints");
+}
+
+#[tokio::test]
+async fn missions_condition_semantics() {
+    let nrs = jtotal(json!([{"instrume": "NIRSPEC"}])).await;
+    // A comma list ORs; exact text ignores case.
+    let (a, b) = (
+        jtotal(json!([{"exp_type": "NRS_MSASPEC"}])).await,
+        jtotal(json!([{"exp_type": "NRS_IFU"}])).await,
+    );
+    assert!(a > 0 && b > 0);
+    assert_eq!(
+        jtotal(json!([{"exp_type": "NRS_MSASPEC,NRS_IFU"}])).await,
+        a + b
+    );
+    assert_eq!(
+        jtotal(json!([{"exp_type": "nrs_msaspec, nrs_ifu"}])).await,
+        a + b
+    );
+    assert_eq!(
+        jtotal(json!([{"exp_type": ["NRS_MSASPEC", "NRS_IFU"]}])).await,
+        a + b
+    );
+    // `!` excludes; several conditions AND.
+    let l2b = jtotal(json!([{"instrume": "NIRSPEC"}, {"productLevel": "2b"}])).await;
+    let not2b = jtotal(json!([{"instrume": "NIRSPEC"}, {"productLevel": "!2b"}])).await;
+    assert_eq!(l2b + not2b, nrs);
+    assert_eq!(
+        jtotal(json!([{"instrume": "NIRSPEC"}, {"productLevel": "1b,2a,!2a"}])).await,
+        jtotal(json!([{"instrume": "NIRSPEC"}, {"productLevel": "1b"}])).await
+    );
+    // Wildcards (`*` only: `_` is literal).
+    let nrs_exp: u64 = {
+        let rows =
+            jrows(json!({"conditions": [{"instrume": "NIRSPEC"}], "select_cols": ["exp_type"]}))
+                .await;
+        let kinds: HashSet<String> = rows
+            .iter()
+            .map(|r| r["exp_type"].as_str().unwrap().to_string())
+            .collect();
+        let mut n = 0;
+        for k in kinds.iter().filter(|k| k.starts_with("NRS_")) {
+            n += jtotal(json!([{"exp_type": k}])).await;
+        }
+        n
+    };
+    assert_eq!(jtotal(json!([{"exp_type": "NRS_*"}])).await, nrs_exp);
+    assert_eq!(jtotal(json!([{"exp_type": "nrs_*"}])).await, nrs_exp);
+    assert_eq!(jtotal(json!([{"exp_type": "NRS?MSASPEC"}])).await, 0);
+    assert_eq!(
+        jtotal(json!([{"productLevel": "1*"}])).await,
+        jtotal(json!([{"productLevel": "1b"}])).await
+    );
+    // Numbers: comparisons and inclusive ranges.
+    let rows =
+        jrows(json!({"conditions": [{"instrume": "NIRCAM"}], "select_cols": ["nints"]})).await;
+    let nints: Vec<i64> = rows.iter().map(|r| r["nints"].as_i64().unwrap()).collect();
+    let v = nints[nints.len() / 2];
+    let c = |f: &dyn Fn(i64) -> bool| nints.iter().filter(|&&x| f(x)).count() as u64;
+    let nir = json!({"instrume": "NIRCAM"});
+    assert_eq!(jtotal(json!([nir, {"nints": v}])).await, c(&|x| x == v));
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!("{v}")}])).await,
+        c(&|x| x == v)
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!("<{v}")}])).await,
+        c(&|x| x < v)
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!("<={v}")}])).await,
+        c(&|x| x <= v)
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!(">{v}")}])).await,
+        c(&|x| x > v)
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!(">={v}")}])).await,
+        c(&|x| x >= v)
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!("{v}..{}", v + 3)}])).await,
+        c(&|x| (v..=v + 3).contains(&x))
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!("{v}..{v}")}])).await,
+        c(&|x| x == v)
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": {"min": v, "max": v + 3}}])).await,
+        c(&|x| (v..=v + 3).contains(&x))
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!("!{v}")}])).await,
+        c(&|x| x != v)
+    );
+    assert_eq!(
+        jtotal(json!([nir, {"nints": format!("{v},>{}", v + 10)}])).await,
+        c(&|x| x == v || x > v + 10)
+    );
+    // Booleans by meaning, datetimes by instant, and the 74 real SOSS files
+    // of the SI-keyword notebook (the same files the Mashup service lists).
+    let soss = json!([{"category": "COM,ERS"}, {"exp_type": "NIS_SOSS"}, {"tsovisit": "T"},
+                      {"date_obs": "2022-06-01..2022-08-04"}, {"productLevel": "!1b"}]);
+    let rows = jrows(json!({"conditions": soss, "select_cols": ["filename"]})).await;
+    let si = invoke(filtered(
+        "Mast.Jwst.Filtered.Niriss",
+        "filename",
+        json!([
+        {"paramName": "category", "values": ["COM", "ERS"]},
+        {"paramName": "exp_type", "values": ["NIS_SOSS"]},
+        {"paramName": "tsovisit", "values": ["T"]},
+        {"paramName": "date_obs_mjd", "values": [{"min": 59731.0, "max": 59795.0}]}]),
+    ))
+    .await;
+    let want: HashSet<&str> = si["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["filename"].as_str().unwrap())
+        .collect();
+    let got: HashSet<&str> = rows
+        .iter()
+        .map(|r| r["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(want.len(), 74);
+    assert_eq!(got, want);
+    for t in ["true", "t", "True", "1"] {
+        let c = json!([{"category": "COM,ERS"}, {"exp_type": "NIS_SOSS"}, {"tsovisit": t},
+                       {"date_obs": "2022-06-01..2022-08-04"}, {"productLevel": "!1b"}]);
+        assert_eq!(jtotal(c).await, 74, "tsovisit={t}");
+    }
+    assert_eq!(jtotal(json!([{"exp_type": "NIS_SOSS"}, {"date_obs": ">=2022-06-01 00:00:00"}, {"date_obs": "<2022-08-04"},
+                             {"category": "COM,ERS"}, {"productLevel": "2a,2b,3"}])).await, 74);
+    let day =
+        jrows(json!({"conditions": [{"date_obs": "2022-06-08"}], "select_cols": ["date_obs"]}))
+            .await;
+    assert!(
+        !day.is_empty()
+            && day
+                .iter()
+                .all(|r| r["date_obs"].as_str().unwrap().starts_with("2022-06-08"))
+    );
+    // Nulls never match, not even a negation.
+    let all = jtotal(json!([])).await;
+    let with_mag = jtotal(json!([{"gs_mag": ">=-100"}])).await;
+    assert!(with_mag > 0 && with_mag < all);
+    assert_eq!(jtotal(json!([{"gs_mag": "!-1"}])).await, with_mag);
+    // Empty values constrain nothing (the fixture sends `{"sci_obs_type": ""}`).
+    assert_eq!(jtotal(json!([{"exp_type": ""}])).await, all);
+}
+
+#[tokio::test]
+async fn missions_position_search() {
+    let (ra, dec): (f64, f64) = (217.32661, -3.4445); // WASP-39
+    let conds = json!([{"instrume": "NIRISS,NIRSPEC,NIRCAM,MIRI"}]);
+    let hits = jrows(
+        json!({"target": [format!("{ra} {dec}")], "radius": 30, "radius_units": "arcseconds",
+                            "conditions": conds, "select_cols": ["targ_ra", "targ_dec"]}),
+    )
+    .await;
+    assert!(!hits.is_empty());
+    // Brute force over the whole table: same rows, same separations.
+    let everything =
+        jrows(json!({"conditions": conds, "select_cols": ["targ_ra", "targ_dec"]})).await;
+    let sep = |r: &Value| {
+        let (a, d) = (
+            r["targ_ra"].as_f64().unwrap().to_radians(),
+            r["targ_dec"].as_f64().unwrap().to_radians(),
+        );
+        let (a0, d0) = (ra.to_radians(), dec.to_radians());
+        let h =
+            ((d - d0) / 2.0).sin().powi(2) + d.cos() * d0.cos() * ((a - a0) / 2.0).sin().powi(2);
+        2.0 * h.sqrt().asin().to_degrees() * 60.0
+    };
+    let want: HashSet<i64> = everything
+        .iter()
+        .filter(|r| !r["targ_ra"].is_null() && sep(r) <= 0.5)
+        .map(|r| r["ArchiveFileID"].as_i64().unwrap())
+        .collect();
+    let got: HashSet<i64> = ids(&hits).into_iter().collect();
+    assert_eq!(got, want);
+    for h in &hits {
+        assert_eq!(h["search_pos"], format!("{ra} {dec}"));
+        assert!((h["ang_sep"].as_f64().unwrap() - sep(h)).abs() < 1e-9);
+    }
+    let seps: Vec<f64> = hits
+        .iter()
+        .map(|h| h["ang_sep"].as_f64().unwrap())
+        .collect();
+    assert!(
+        seps.windows(2).all(|w| w[0] <= w[1]),
+        "default sort: ang_sep first"
+    );
+    let first = hits[0].as_object().unwrap();
+    assert_eq!(first.keys().next().unwrap(), "search_pos");
+    assert_eq!(first.keys().next_back().unwrap(), "ang_sep");
+    // Units: 30″ = 0.5′ = 1/120°; a bare radius is in arcminutes; default 3′.
+    let total = hits.len() as u64;
+    let t = |r: Value, u: Value| {
+        let mut b = json!({"target": [format!("{ra} {dec}")], "conditions": conds, "count_only": true, "radius": r});
+        if !u.is_null() {
+            b["radius_units"] = u;
+        }
+        b
+    };
+    assert_eq!(
+        jsearch(t(json!(0.5), json!("arcminutes"))).await["totalResults"],
+        total
+    );
+    assert_eq!(
+        jsearch(t(json!(1.0 / 120.0), json!("degrees"))).await["totalResults"],
+        total
+    );
+    assert_eq!(
+        jsearch(t(json!(0.5), Value::Null)).await["totalResults"],
+        total
+    );
+    let v =
+        jsearch(json!({"target": [format!("{ra} {dec}")], "conditions": conds, "limit": 1})).await;
+    assert_eq!(
+        (
+            v["search_params"]["radius"].clone(),
+            v["search_params"]["radius_units"].clone()
+        ),
+        (json!(3.0), json!("arcminutes"))
+    );
+    assert_eq!(
+        jsearch(t(json!(180), json!("arcseconds"))).await["totalResults"],
+        v["totalResults"]
+    );
+    // Several targets: one row per (target, file) match.
+    let far = "10.0 -80.0";
+    let two = jsearch(json!({"target": [format!("{ra} {dec}"), far, format!("{ra} {dec}")], "radius": 30,
+                             "radius_units": "arcseconds", "conditions": conds, "count_only": true})).await;
+    assert_eq!(two["totalResults"], 2 * total);
+    // Our client's body: radius in arcsec, one-key conditions, lists
+    // comma-joined, ranges `a..b` (services::missions).
+    let ours = jsearch(
+        json!({"limit": 20, "offset": 0, "select_cols": ["fileSetName", "exp_type", "nints"],
+        "target": ["217.32662499999998 -3.4445"], "radius": 120.0, "radius_units": "arcseconds",
+        "conditions": [{"exp_type": "NIS_SOSS"}, {"program": "1366,1541"}, {"nints": "10..2000"}],
+        "sort_by": ["fileSetName"], "sort_desc": [false]}),
+    )
+    .await;
+    let n = ours["totalResults"].as_u64().unwrap();
+    assert!(n > 0);
+    for r in ours["results"].as_array().unwrap() {
+        assert_eq!(r["exp_type"], "NIS_SOSS");
+        assert!((10..=2000).contains(&r["nints"].as_i64().unwrap()));
+        assert!(r["ang_sep"].as_f64().unwrap() <= 2.0);
+    }
+}
+
+#[tokio::test]
+async fn missions_errors_are_http_400() {
+    for (body, needle) in [
+        (
+            json!({"conditions": [{"no_such_column": "x"}]}),
+            "no_such_column",
+        ),
+        (
+            json!({"select_cols": ["fileSetName", "bogus_col"]}),
+            "bogus_col",
+        ),
+        (json!({"sort_by": ["bogus_sort"]}), "bogus_sort"),
+        (json!({"conditions": [{"nints": "many"}]}), "nints"),
+        (
+            json!({"conditions": [{"date_obs": ">yesterday"}]}),
+            "date_obs",
+        ),
+        (
+            json!({"target": ["10 20"], "radius": 31, "radius_units": "arcminutes"}),
+            "30",
+        ),
+        (json!({"target": ["ten twenty"]}), "ten twenty"),
+        (
+            json!({"target": ["10 20"], "radius": 1, "radius_units": "parsecs"}),
+            "parsecs",
+        ),
+        (json!({"conditions": [{"ang_sep": "<1"}]}), "ang_sep"),
+    ] {
+        let (s, v) = msearch("jwst", body.clone()).await;
+        assert_eq!(s, 400, "{body}");
+        let msg = v["detail"].as_str().unwrap();
+        assert!(msg.contains(needle), "{msg}");
+        assert_eq!(v["messages"][0], msg);
+    }
+    let many: Vec<String> = (0..101).map(|i| format!("{i} 0")).collect();
+    assert_eq!(msearch("jwst", json!({"target": many})).await.0, 400);
+    let r = client()
+        .post(format!("{}/search/jwst/api/v0.1/search", base().await))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(msearch("roman", json!({})).await.0, 404);
+    // Names resolve ignoring case, like the other services.
+    assert_eq!(
+        msearch(
+            "jwst",
+            json!({"conditions": [{"EXP_TYPE": "NIS_SOSS"}], "limit": 1})
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+async fn mproducts(mission: &str, ids: Value) -> Vec<Value> {
+    let v: Value = client()
+        .post(format!(
+            "{}/search/{mission}/api/v0.1/post_list_products",
+            base().await
+        ))
+        .json(&json!({"dataset_ids": ids}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["products"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn missions_products_and_retrieve_product() {
+    let base = base().await;
+    let rows = jrows(json!({"conditions": [{"instrume": "NIRCAM"}, {"productLevel": "1b,2a,2b"}],
+                            "select_cols": ["filename", "fileSize", "access"], "sort_by": ["ArchiveFileID"]}))
+    .await;
+    let sets: Vec<String> = rows
+        .iter()
+        .take(40)
+        .map(|r| r["fileSetName"].as_str().unwrap().to_string())
+        .collect();
+    let uniq: Vec<String> = sets.iter().fold(Vec::new(), |mut v, s| {
+        if !v.contains(s) {
+            v.push(s.clone());
+        }
+        v
+    });
+    let products = mproducts("jwst", json!(uniq)).await;
+    let keys: Vec<&str> = products[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "product_key",
+            "access",
+            "fileset",
+            "instrument_name",
+            "filters",
+            "filename",
+            "uri",
+            "authz_primary_identifier",
+            "authz_secondary_identifier",
+            "file_suffix",
+            "category",
+            "size",
+            "type"
+        ]
+    );
+    let by_name: std::collections::HashMap<&str, &Value> = products
+        .iter()
+        .map(|p| (p["filename"].as_str().unwrap(), p))
+        .collect();
+    assert_eq!(by_name.len(), products.len(), "no duplicate files");
+    // Every searched file is a product of its file set, same size and access.
+    for r in rows.iter().take(40) {
+        let p = by_name[r["filename"].as_str().unwrap()];
+        assert_eq!(p["fileset"], r["fileSetName"]);
+        assert_eq!(p["size"], r["fileSize"]);
+        assert_eq!(p["access"], r["access"]);
+        assert_eq!(p["instrument_name"], "NIRCAM");
+    }
+    for p in &products {
+        let f = p["filename"].as_str().unwrap();
+        assert!(f.starts_with(p["fileset"].as_str().unwrap()));
+        assert_eq!(p["uri"], format!("{}/{f}", p["fileset"].as_str().unwrap()));
+        assert!(p["file_suffix"].as_str().unwrap().starts_with('_'));
+    }
+    let cats: HashSet<&str> = products
+        .iter()
+        .map(|p| p["category"].as_str().unwrap())
+        .collect();
+    assert!(
+        cats.contains("1b") && cats.contains("2a") && cats.contains("2b"),
+        "{cats:?}"
+    );
+    // Request order, duplicates once, unknown ids nothing; GET list_products agrees.
+    let one = mproducts(
+        "jwst",
+        json!([uniq[0], uniq[0], "jw99999999999_99999_99999"]),
+    )
+    .await;
+    assert_eq!(one, mproducts("jwst", json!([uniq[0]])).await);
+    assert!(one.iter().all(|p| p["fileset"] == uniq[0].as_str()));
+    let get: Value = client()
+        .get(format!(
+            "{base}/search/jwst/api/v0.1/list_products?dataset_ids={}",
+            uniq[0]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(get["products"], json!(one));
+    // retrieve_product: Download/file's bytes, for a URI, a path or a name.
+    let small = products
+        .iter()
+        .filter(|p| p["access"] == "PUBLIC")
+        .min_by_key(|p| p["size"].as_i64().unwrap())
+        .unwrap();
+    let f = small["filename"].as_str().unwrap();
+    let want = client()
+        .get(format!(
+            "{base}/api/v0.1/Download/file?uri=mast:JWST/product/{f}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(want.len() as i64, small["size"].as_i64().unwrap());
+    for name in [
+        small["uri"].as_str().unwrap().replace('/', "%2F"),
+        f.to_string(),
+        format!("mast:JWST/product/{f}"),
+    ] {
+        let r = client()
+            .get(format!(
+                "{base}/search/jwst/api/v0.1/retrieve_product?product_name={name}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        assert_eq!(r.bytes().await.unwrap(), want);
+    }
+    let r = client()
+        .get(format!(
+            "{base}/search/jwst/api/v0.1/retrieve_product?product_name={f}"
+        ))
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap(), want.slice(10..20));
+    let r = client()
+        .get(format!(
+            "{base}/search/jwst/api/v0.1/retrieve_product?product_name=jw99_nope_cal.fits"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Exclusive access: 401 without the token, the bytes with it.
+    let eap = jrows(
+        json!({"conditions": [{"access": "EXCLUSIVE_ACCESS"}, {"productLevel": "2b"}],
+                           "select_cols": ["filename", "fileSize"], "limit": 1}),
+    )
+    .await;
+    let f = eap[0]["filename"].as_str().unwrap();
+    let url = format!("{base}/search/jwst/api/v0.1/retrieve_product?product_name={f}");
+    assert_eq!(client().head(&url).send().await.unwrap().status(), 401);
+    let r = client()
+        .head(&url)
+        .header("Authorization", format!("token {DEFAULT_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-length"].to_str().unwrap(),
+        eap[0]["fileSize"].to_string()
+    );
+}
+
+#[tokio::test]
+async fn missions_column_list_and_hst() {
+    let base = base().await;
+    let cols: Vec<Value> = client()
+        .get(format!(
+            "{base}/search/util/api/v0.1/column_list?mission=jwst"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = cols[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "field_name",
+            "description",
+            "column_name",
+            "queryable",
+            "qual_type",
+            "default_output",
+            "indexed",
+            "datatype"
+        ]
+    );
+    let names: HashSet<&str> = cols
+        .iter()
+        .map(|c| c["column_name"].as_str().unwrap())
+        .collect();
+    for c in &cols {
+        let q = c["qual_type"].as_str().unwrap();
+        assert!(
+            [
+                "string",
+                "float",
+                "integer",
+                "datetime",
+                "boolean",
+                "ra",
+                "dec",
+                "substring"
+            ]
+            .contains(&q)
+        );
+        assert!(["char", "float", "long", "double"].contains(&c["datatype"].as_str().unwrap()));
+    }
+    let all = jsearch(
+        json!({"limit": 1, "select_cols": cols.iter().filter(|c| c["queryable"] == "yes")
+        .map(|c| c["column_name"].clone()).collect::<Vec<_>>()}),
+    )
+    .await;
+    for i in all["info"].as_array().unwrap() {
+        assert!(names.contains(i["name"].as_str().unwrap()));
+    }
+    let defaults: Vec<&str> = cols
+        .iter()
+        .filter(|c| c["default_output"] == "yes" && c["queryable"] == "yes")
+        .map(|c| c["column_name"].as_str().unwrap())
+        .collect();
+    let d = jsearch(json!({"limit": 1})).await;
+    let got: HashSet<&str> = d["info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, defaults.iter().copied().collect::<HashSet<_>>());
+    assert_eq!(
+        client()
+            .get(format!(
+                "{base}/search/util/api/v0.1/column_list?mission=nope"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // HST: one row per HST observation, products by dataset.
+    let (s, v) = msearch("hst", json!({"limit": 1000})).await;
+    assert_eq!(s, 200);
+    let n = v["totalResults"].as_u64().unwrap();
+    let caom = count(
+        "Mast.Caom.Filtered",
+        json!([{"paramName": "obs_collection", "values": ["HST"]}]),
+    )
+    .await;
+    assert_eq!(n, caom);
+    let row = &v["results"][0];
+    let ds = row["sci_data_set_name"].as_str().unwrap();
+    let p = mproducts("hst", json!([ds.to_ascii_lowercase()])).await;
+    assert!(!p.is_empty());
+    assert!(
+        p.iter().all(
+            |x| x["dataset"] == ds && x["uri"].as_str().unwrap().starts_with(&format!("{ds}/"))
+        )
+    );
+    let f = p[0]["uri"].as_str().unwrap();
+    let r = client()
+        .head(format!(
+            "{base}/search/hst/api/v0.1/retrieve_product?product_name={}",
+            f.replace('/', "%2F")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let expect = if p[0]["access"] == "PUBLIC" { 200 } else { 401 };
+    assert_eq!(r.status(), expect);
+}
+
+#[tokio::test]
+async fn guide_star_keywords_name_real_files() {
+    let base = base().await;
+    let v = invoke(filtered(
+        "Mast.Jwst.Filtered.GuideStar",
+        "filename,exp_type,gdstarid,gs_ra,gs_mag,fileSize",
+        json!([{"paramName": "exp_type", "values": ["FGS_TRACK"]}]),
+    ))
+    .await;
+    let rows = v["data"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows.iter().take(5) {
+        assert_eq!(r["exp_type"], "FGS_TRACK");
+        assert!(r["gs_mag"].as_f64().unwrap() > 10.0);
+        let f = r["filename"].as_str().unwrap();
+        assert!(f.contains("_gs-track_") && f.ends_with("_cal.fits"));
+        let h = client()
+            .head(format!(
+                "{base}/api/v0.1/Download/file?uri=mast:JWST/product/{f}"
+            ))
+            .header("Authorization", format!("token {DEFAULT_TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.status(), 200, "{f} is a product");
+        assert_eq!(
+            h.headers()["content-length"].to_str().unwrap(),
+            r["fileSize"].to_string()
+        );
+    }
+}
+
+#[tokio::test]
+async fn stats_count_every_request() {
+    let r = sandbox::start(Config {
+        scale: 200,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let c = client();
+    let stats = |m: reqwest::Method| {
+        c.request(m, format!("{}/_sandbox/stats", r.base_url))
+            .send()
+    };
+    let v: Value = stats(reqwest::Method::GET)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["requests"], 0);
+    for _ in 0..3 {
+        c.post(format!("{}/api/v0/invoke", r.base_url))
+            .form(&[(
+                "request",
+                json!({"service": "Mast.Caom.Cone", "params": {"ra": 1, "dec": 2}}).to_string(),
+            )])
+            .send()
+            .await
+            .unwrap();
+    }
+    c.get(format!("{}/whoami", r.base_url))
+        .send()
+        .await
+        .unwrap();
+    c.post(format!("{}/search/jwst/api/v0.1/search", r.base_url))
+        .json(&json!({"limit": 1}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = stats(reqwest::Method::DELETE)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["requests"], 5);
+    assert_eq!(
+        v["by_path"],
+        json!({"/api/v0/invoke": 3, "/whoami": 1, "/search/jwst/api/v0.1/search": 1})
+    );
+    let v: Value = stats(reqwest::Method::GET)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["requests"], 0, "DELETE resets");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn our_missions_step_against_the_sandbox() {
+    let base = base().await;
+    let manifest = r#"
+version: 1
+name: missions
+steps:
+  soss:
+    kind: missions
+    conditions:
+      exp_type: NIS_SOSS
+      program: ["1366", "1541"]
+      nints: {min: 10, max: 2000}
+    position: {ra: "14:29:18.39", dec: "-03:26:40.2", radius: 2m}
+    columns: [fileSetName, exp_type, nints]
+    page_size: 5
+outputs:
+  - {from: soss, path: soss.csv}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.yaml"), manifest).unwrap();
+    let d = dir.path().to_path_buf();
+    let b = base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mastflow"))
+            .arg("run")
+            .arg(d.join("m.yaml"))
+            .args(["--base-url", &b, "-q", "--out"])
+            .arg(d.join("out"))
+            .env("NO_PROXY", "127.0.0.1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.path().join("out/soss.csv")).unwrap();
+    let rows = csv.lines().count() - 1;
+    let want = jsearch(json!({"target": ["217.32662499999998 -3.4445"], "radius": 120.0, "radius_units": "arcseconds",
+        "conditions": [{"exp_type": "NIS_SOSS"}, {"program": "1366,1541"}, {"nints": "10..2000"}], "count_only": true}))
+    .await;
+    assert_eq!(rows as u64, want["totalResults"].as_u64().unwrap());
+    assert!(rows > 5, "several pages of 5");
+}

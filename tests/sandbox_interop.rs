@@ -73,6 +73,7 @@ async fn astroquery_against_the_sandbox() {
     tokio::task::spawn_blocking(move || {
         run_script("astroquery_observations.py", &a);
         run_script("astroquery_si_keywords.py", &a);
+        run_script("astroquery_missions.py", &a);
         run_script("astroquery_faults.py", &b);
     })
     .await

@@ -11,7 +11,7 @@
 //!           | "slow-body=" BYTES_PER_SEC | "rowcap=" ROWS
 //!           | "first=" N | "only=" ROUTE
 //! spec     =/ spec sep "error=" MSG        ; MSG runs to the end of the spec
-//! ROUTE     = "invoke" | "download" | "columnsconfig" | "bundle" | "other"
+//! ROUTE     = "invoke" | "download" | "columnsconfig" | "bundle" | "missions" | "other"
 //! ```
 
 use std::time::Duration;

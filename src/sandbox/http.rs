@@ -1,17 +1,18 @@
 //! The axum routes: MAST's paths, request decoding (form field `request=`,
 //! GET `?request=`), auth (`Authorization: token|Bearer`, cookie
-//! `mast_token`), downloads with ranges, and fault injection around every
-//! response.
+//! `mast_token`), downloads with ranges, the missions search API, a request
+//! counter (`/_sandbox/stats`), and fault injection around every response.
 
 use super::data::{Archive, FileInfo};
 use super::faults::{DEFAULT_ROW_CAP, FaultSpec};
 use super::files::FileBytes;
-use super::{colconf, names, render, services};
-use crate::wire::{MashupRequest, PathLookup, WhoAmI};
+use super::{colconf, missions, names, render, services};
+use crate::wire::{MashupRequest, MissionSearchRequest, PathLookup, WhoAmI};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -31,6 +32,14 @@ pub struct AppState {
     pub latency_ms: u64,
     executing: Mutex<HashMap<String, u32>>,
     faulted: AtomicU64,
+    stats: Mutex<Stats>,
+}
+
+/// Requests served, by path (`/_sandbox/*` not counted).
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    requests: u64,
+    by_path: std::collections::BTreeMap<String, u64>,
 }
 
 impl AppState {
@@ -47,6 +56,7 @@ impl AppState {
             latency_ms,
             executing: Mutex::new(HashMap::new()),
             faulted: AtomicU64::new(0),
+            stats: Mutex::new(Stats::default()),
         }
     }
 }
@@ -76,9 +86,65 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v0.1/path_lookup/", get(path_lookup))
         .route("/api/v0.1/path_lookup", get(path_lookup))
         .route("/Santa-war/query", get(santa))
+        .route("/search/{mission}/api/v0.1/search", post(missions_search))
+        .route(
+            "/search/{mission}/api/v0.1/post_list_products",
+            post(missions_products),
+        )
+        .route(
+            "/search/{mission}/api/v0.1/list_products",
+            get(missions_products),
+        )
+        .route(
+            "/search/{mission}/api/v0.1/retrieve_product",
+            get(retrieve_product).head(retrieve_product),
+        )
+        .route("/search/util/api/v0.1/column_list", get(column_list))
         .route("/_sandbox/info", get(info))
         .route("/_sandbox/expect", get(expect).post(expect))
+        .route("/_sandbox/stats", get(stats).delete(stats_reset))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .with_state(state)
+}
+
+/// Count every request but the sandbox's own debug endpoints.
+async fn count_request(State(st): S, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !path.starts_with("/_sandbox/") {
+        if let Ok(mut s) = st.stats.lock() {
+            s.requests += 1;
+            *s.by_path.entry(path.to_string()).or_default() += 1;
+        }
+    }
+    next.run(req).await
+}
+
+fn stats_body(s: &Stats) -> Response {
+    let mut r = json_response(StatusCode::OK);
+    *r.body_mut() = Body::from(
+        serde_json::to_vec(&json!({"requests": s.requests, "by_path": s.by_path}))
+            .unwrap_or_default(),
+    );
+    r
+}
+
+/// `GET /_sandbox/stats`: `{"requests": N, "by_path": {path: n}}`.
+async fn stats(State(st): S) -> Response {
+    let s = st.stats.lock().map(|s| s.clone()).unwrap_or_default();
+    stats_body(&s)
+}
+
+/// `DELETE /_sandbox/stats`: the counts so far, then zero.
+async fn stats_reset(State(st): S) -> Response {
+    let s = st
+        .stats
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default();
+    stats_body(&s)
 }
 
 // ---------------------------------------------------------------- faults
@@ -490,6 +556,18 @@ async fn download(
     let Some(uri) = query_values(q.as_deref(), "uri").into_iter().next() else {
         return (StatusCode::BAD_REQUEST, "Missing 'uri' parameter").into_response();
     };
+    serve_uri(&st, &spec, &method, &headers, uri).await
+}
+
+/// The bytes of the file `uri` names: 404 when unknown, 401 for an
+/// exclusive-access file without the token, ranges honoured.
+async fn serve_uri(
+    st: &AppState,
+    spec: &FaultSpec,
+    method: &Method,
+    headers: &HeaderMap,
+    uri: String,
+) -> Response {
     let archive = st.archive.clone();
     let u = uri.clone();
     let info = tokio::task::spawn_blocking(move || archive.resolve_uri(&u))
@@ -499,7 +577,7 @@ async fn download(
     let Some(FileInfo { size, rights }) = info else {
         return (StatusCode::NOT_FOUND, format!("File not found: {uri}")).into_response();
     };
-    if rights != "PUBLIC" && !authorized(&st, &headers) {
+    if rights != "PUBLIC" && !authorized(st, headers) {
         return (
             StatusCode::UNAUTHORIZED,
             "Unauthorized: this file is exclusive access; send a valid MAST token",
@@ -507,12 +585,162 @@ async fn download(
             .into_response();
     }
     file_response(
-        &spec,
-        &method,
+        spec,
+        method,
         &uri,
         size,
         headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
     )
+}
+
+// ---------------------------------------------------------------- missions API
+
+fn api_error(e: &missions::ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = json_response(status);
+    *r.body_mut() = Body::from(e.body());
+    r
+}
+
+fn json_value_response(spec: &FaultSpec, v: &impl serde::Serialize) -> Response {
+    deliver(
+        spec,
+        Payload::Bytes(serde_json::to_vec(v).unwrap_or_default()),
+        json_response(StatusCode::OK),
+    )
+}
+
+/// `POST /search/<mission>/api/v0.1/search` (JSON body).
+async fn missions_search(
+    State(st): S,
+    Path(mission): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let spec = match prelude(&st, "missions", &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let req: MissionSearchRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        MissionSearchRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return api_error(&missions::ApiError {
+                    status: 400,
+                    message: format!("Invalid search request: {e}"),
+                });
+            }
+        }
+    };
+    let archive = st.archive.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let m = archive.missions();
+        m.table(&mission).and_then(|t| missions::search(t, &req))
+    })
+    .await;
+    match answer {
+        Ok(Ok(v)) => json_value_response(&spec, &v),
+        Ok(Err(e)) => api_error(&e),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// `POST …/post_list_products` with `{"dataset_ids": [...]}` (or
+/// `GET …/list_products?dataset_ids=a,b`).
+async fn missions_products(
+    State(st): S,
+    Path(mission): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let spec = match prelude(&st, "missions", &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut ids: Vec<String> = query_values(q.as_deref(), "dataset_ids")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::to_string)
+        .collect();
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let v: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return api_error(&missions::ApiError {
+                    status: 400,
+                    message: format!("Invalid request body: {e}"),
+                });
+            }
+        };
+        match v.get("dataset_ids") {
+            Some(Value::Array(a)) => ids.extend(
+                a.iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)),
+            ),
+            Some(Value::String(s)) => ids.extend(s.split(',').map(str::to_string)),
+            _ => {}
+        }
+    }
+    let archive = st.archive.clone();
+    let answer =
+        tokio::task::spawn_blocking(move || archive.missions().products(&archive, &mission, &ids))
+            .await;
+    match answer {
+        Ok(Ok(p)) => json_value_response(&spec, &p),
+        Ok(Err(e)) => api_error(&e),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// `GET …/retrieve_product?product_name=<uri | dataset/file | file>`: the
+/// same bytes as `Download/file` for the file's `mast:` URI.
+async fn retrieve_product(
+    State(st): S,
+    Path(mission): Path<String>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let spec = match prelude(&st, "download", &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = query_values(q.as_deref(), "product_name")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let Some(uri) = missions::product_uri(&mission, &name) else {
+        return (StatusCode::BAD_REQUEST, "Missing 'product_name' parameter").into_response();
+    };
+    serve_uri(&st, &spec, &method, &headers, uri).await
+}
+
+/// `GET /search/util/api/v0.1/column_list?mission=…`.
+async fn column_list(State(st): S, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+    let spec = match prelude(&st, "missions", &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mission = query_values(q.as_deref(), "mission")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let archive = st.archive.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        archive
+            .missions()
+            .table(&mission)
+            .map(missions::MissionTable::column_list)
+    })
+    .await;
+    match answer {
+        Ok(Ok(v)) => json_value_response(&spec, &v),
+        Ok(Err(e)) => api_error(&e),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 fn file_response(
@@ -691,6 +919,10 @@ async fn info(State(st): S) -> Response {
         "seed": a.seed,
         "sky_index_entries": a.sky.entries(),
         "si_keyword_rows": si,
+        "missions_rows": a.missions_if_built().map(|m| json!({
+            "jwst": m.jwst.table.num_rows(),
+            "hst": m.hst.table.num_rows(),
+        })),
         "token": st.token,
         "row_cap": st.global.rowcap.unwrap_or(DEFAULT_ROW_CAP),
     });

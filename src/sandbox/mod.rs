@@ -6,7 +6,8 @@
 //! [`run_blocking`]). Submodules: `data` (the archive: real rows, seeded
 //! generator, tables and indexes), `sky` (geometry, HEALPix index), `query`
 //! (MAST filter semantics), `services` (Mashup services), `render` (JSON
-//! envelopes), `colconf` (columns configs), `names` (name resolution),
+//! envelopes), `colconf` (columns configs), `missions` (the missions
+//! search API, `/search/<mission>/api/v0.1/…`), `names` (name resolution),
 //! `files` (deterministic file bytes), `faults` (fault injection) and `http`
 //! (routes). It depends only on `crate::table`, `crate::wire` and
 //! `crate::util`.
@@ -16,6 +17,7 @@ pub mod data;
 pub mod faults;
 pub mod files;
 pub mod http;
+pub mod missions;
 pub mod names;
 pub mod query;
 pub mod render;

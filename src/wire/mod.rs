@@ -283,6 +283,231 @@ pub struct PathLookup {
     pub path: Option<String>,
 }
 
+// ---------------------------------------------------------------- missions API
+
+/// The default `limit` of a missions search (protocol doc §4.6; astroquery's too).
+pub const MISSIONS_DEFAULT_LIMIT: u64 = 5000;
+
+/// Body of `POST /search/<mission>/api/v0.1/search` (protocol doc §4.6),
+/// as astroquery's `MastMissions` and our `services::missions` send it.
+///
+/// Lenient on input, as the server is: `select_cols`, `target` and
+/// `sort_by` may be a list or one comma-separated string, `radius` a number
+/// or a numeric string, `conditions` a list of one-key objects or a single
+/// object of several keys. Unknown keys are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MissionSearchRequest {
+    #[serde(
+        default,
+        deserialize_with = "de_opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub limit: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "de_opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub offset: Option<u64>,
+    /// Output columns; null means the mission's default columns.
+    #[serde(default, deserialize_with = "de_opt_str_list")]
+    pub select_cols: Option<Vec<String>>,
+    /// `"<ra_deg> <dec_deg>"` strings, at most 100.
+    #[serde(
+        default,
+        deserialize_with = "de_opt_str_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "de_opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub radius: Option<f64>,
+    /// `arcseconds`, `arcminutes` (the default) or `degrees`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_units: Option<String>,
+    /// `[{"<col>": <value>}, ...]`; values use the server-side syntax
+    /// (`a,b` any of, `!v` not, `<`/`>`/`<=`/`>=`, `a..b`, `*` wildcard).
+    #[serde(default, deserialize_with = "de_conditions")]
+    pub conditions: Vec<Map<String, Value>>,
+    #[serde(
+        default,
+        deserialize_with = "de_opt_str_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sort_by: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "de_bool_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub sort_desc: Vec<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_count: Option<bool>,
+    /// Answer only `totalResults` (fixture `mission_count_only.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_key: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_fields: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One entry of a missions search response's `info`: the column name and
+/// its upper-case database type (`VARCHAR`, `FLOAT`, `INTEGER`, `BOOLEAN`,
+/// `DATETIME`; fixture `mission_results.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissionInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// A missions search response (fixture `mission_results.json`): rows are
+/// objects keyed by column name; datetimes are ISO strings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MissionSearchResponse {
+    #[serde(default)]
+    pub messages: Vec<Value>,
+    #[serde(default)]
+    pub info: Vec<MissionInfo>,
+    #[serde(default)]
+    pub search_params: Value,
+    #[serde(rename = "totalResults", default)]
+    pub total_results: u64,
+    #[serde(default)]
+    pub results: Vec<Map<String, Value>>,
+}
+
+/// One product of `POST …/post_list_products` (fixture
+/// `mission_products.json`): HST rows name their dataset `dataset`, JWST
+/// rows `fileset`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MissionProduct {
+    pub product_key: String,
+    pub access: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fileset: Option<String>,
+    pub instrument_name: String,
+    pub filters: String,
+    pub filename: String,
+    pub uri: String,
+    pub authz_primary_identifier: String,
+    pub authz_secondary_identifier: String,
+    pub file_suffix: String,
+    pub category: String,
+    pub size: i64,
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// `{"products": [...]}`, the answer of `post_list_products`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MissionProducts {
+    pub products: Vec<MissionProduct>,
+}
+
+/// One entry of `GET /search/util/api/v0.1/column_list?mission=…` (fixture
+/// `mission_columns.json`). `queryable`, `default_output` and `indexed`
+/// are the strings `"yes"`/`"no"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissionColumn {
+    pub field_name: String,
+    pub description: String,
+    pub column_name: String,
+    pub queryable: String,
+    /// `string`, `float`, `integer`, `datetime`, `boolean`, `ra`, `dec`, `substring`.
+    pub qual_type: String,
+    pub default_output: String,
+    pub indexed: String,
+    /// `char`, `float`, `long`, `double`.
+    pub datatype: String,
+}
+
+fn de_opt_str_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+        ),
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter(|x| !x.is_null())
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .collect(),
+        ),
+        Some(other) => Some(vec![other.to_string()]),
+    })
+}
+
+fn de_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("invalid number `{s}`"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "invalid number `{other}`"
+        ))),
+    }
+}
+
+fn de_bool_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<bool>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    let one = |x: &Value| match x {
+        Value::Bool(b) => *b,
+        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "t" | "1"),
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    };
+    Ok(match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.iter().map(one).collect(),
+        Some(x) => vec![one(&x)],
+    })
+}
+
+fn de_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Map<String, Value>>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => Ok(m
+            .into_iter()
+            .map(|(k, v)| {
+                let mut one = Map::new();
+                one.insert(k, v);
+                one
+            })
+            .collect()),
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .map(|x| match x {
+                Value::Object(m) => Ok(m),
+                other => Err(serde::de::Error::custom(format!(
+                    "a condition must be an object {{\"column\": value}}, not `{other}`"
+                ))),
+            })
+            .collect(),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "`conditions` must be a list of objects, not `{other}`"
+        ))),
+    }
+}
+
 fn de_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     Ok(match v {
@@ -363,6 +588,30 @@ mod tests {
                 .unwrap();
         assert_eq!(f.values.len(), 1);
         assert!(matches!(f.values[0], FilterValue::Range { .. }));
+    }
+
+    #[test]
+    fn missions_request_shapes() {
+        // astroquery's body (query_region) and ours (services::missions).
+        let aq: MissionSearchRequest = serde_json::from_str(
+            r#"{"target": ["217.3266 -3.4445"], "radius": 180.0, "radius_units": "arcseconds",
+                "limit": 5000, "offset": 0, "select_cols": null,
+                "conditions": [{"exp_type": "NIS_SOSS"}, {"program": "1366,1541"}],
+                "sort_by": "date_obs", "sort_desc": true}"#,
+        )
+        .unwrap();
+        assert_eq!(aq.limit, Some(5000));
+        assert_eq!(aq.select_cols, None);
+        assert_eq!(aq.radius, Some(180.0));
+        assert_eq!(aq.conditions.len(), 2);
+        assert_eq!(aq.sort_by.as_deref(), Some(&["date_obs".to_string()][..]));
+        assert_eq!(aq.sort_desc, vec![true]);
+        let one: MissionSearchRequest =
+            serde_json::from_str(r#"{"conditions": {"a": 1, "b": "x"}, "select_cols": "a, b"}"#)
+                .unwrap();
+        assert_eq!(one.conditions.len(), 2);
+        assert_eq!(one.select_cols.unwrap(), vec!["a", "b"]);
+        assert!(serde_json::from_str::<MissionSearchRequest>(r#"{"conditions": [3]}"#).is_err());
     }
 
     #[test]

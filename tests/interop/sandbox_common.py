@@ -16,6 +16,7 @@ import csv
 import json
 import os
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -79,3 +80,39 @@ def expect(req):
 
 def done(name):
     print(f"{name}: {CHECKS['passed']} passed, 0 failed", flush=True)
+
+
+def http_get(path, headers=None):
+    """GET a sandbox path without astroquery (no proxy): (status, bytes)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    r = urllib.request.Request(BASE + path, headers=headers or {})
+    try:
+        with opener.open(r) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def point_missions_at_sandbox():
+    """Send astroquery's MastMissions (the missions search API) to the sandbox.
+
+    ``MastMissions`` builds its URLs from ``conf.server`` (column list, /whoami)
+    and from ``ServiceAPI`` class attributes copied at import time; both are
+    set here, before any ``MastMissions(...)`` is created, and the module's
+    ready-made ``MastMissions`` instance is re-pointed too.
+    """
+    from astroquery.mast import conf
+    from astroquery.mast import missions as aq_missions
+    from astroquery.mast.services import ServiceAPI
+
+    conf.server = BASE
+    ServiceAPI.SERVICE_URL = BASE
+    ServiceAPI.REQUEST_URL = BASE + "/api/v0.1/"
+    ServiceAPI.MISSIONS_DOWNLOAD_URL = BASE + "/search/"
+    ServiceAPI.MAST_DOWNLOAD_URL = BASE + "/api/v0.1/Download/file"
+    inst = aq_missions.MastMissions
+    for attr in ("SERVICE_URL", "REQUEST_URL", "MISSIONS_DOWNLOAD_URL", "MAST_DOWNLOAD_URL"):
+        inst._service_api_connection.__dict__.pop(attr, None)
+    inst.mission = inst.mission  # recompute the request URL
+    inst._auth_obj.SESSION_INFO_URL = BASE + "/whoami"
+    inst._cloud_connection = None

@@ -55,6 +55,8 @@ pub struct Archive {
     real_products: HashMap<String, Vec<ProductRow>>,
     real_uris: HashMap<String, (i64, String)>,
     known_sizes: HashMap<String, i64>,
+    /// The missions-API tables, built on first use (`missions::Missions`).
+    missions: std::sync::OnceLock<super::missions::Missions>,
 }
 
 /// What a download URI resolves to.
@@ -114,6 +116,7 @@ impl Archive {
             real_products: HashMap::new(),
             real_uris: HashMap::new(),
             known_sizes: p.known_sizes,
+            missions: std::sync::OnceLock::new(),
         };
         a.index_rows(&p.rows);
         a.add_virtual(p.virtual_members);
@@ -174,6 +177,27 @@ impl Archive {
 
     pub fn num_observations(&self) -> usize {
         self.obs.num_rows()
+    }
+
+    /// The missions search API's tables (built on the first call: blocking).
+    pub fn missions(&self) -> &super::missions::Missions {
+        self.missions
+            .get_or_init(|| super::missions::Missions::build(self))
+    }
+
+    /// The missions tables if a request already built them.
+    pub fn missions_if_built(&self) -> Option<&super::missions::Missions> {
+        self.missions.get()
+    }
+
+    /// Member exposures that have no CAOM row of their own (bundled chains).
+    pub fn virtual_exposures(&self) -> &[Exposure] {
+        &self.virtual_members
+    }
+
+    /// The recorded size of a file, when a real row gives it.
+    pub fn known_size(&self, filename: &str) -> Option<i64> {
+        self.known_sizes.get(filename).copied()
     }
 
     /// Row of the observation with this `obsid`.

@@ -362,6 +362,88 @@ fn asn_stamp(program: &str) -> String {
     )
 }
 
+/// One guide-star file of a visit (products typed AUXILIARY; the
+/// `GuideStar` SI-keyword table has a row per calibrated one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideStarFile {
+    pub filename: String,
+    /// `gs-id`, `gs-acq1`, `gs-acq2`, `gs-track`, `gs-fg`.
+    pub kind: &'static str,
+    pub subgroup: &'static str,
+    pub description: &'static str,
+    /// 1 (`uncal`, `stream`) or 2 (`cal`).
+    pub level: i64,
+}
+
+/// The guide-star files listed with an exposure of `obs_id` starting at
+/// `t_min` (MJD): one identification image and acquisition 1/2, tracking
+/// and fine-guide files time-stamped from the exposure start.
+pub fn guide_star_files(obs_id: &str, t_min: f64) -> Vec<GuideStarFile> {
+    let Some(v) = visit_of(obs_id) else {
+        return Vec::new();
+    };
+    let t0 = t_min - 0.01;
+    let stamp = |dt: f64| gs_stamp(t0 + dt);
+    let mut out = Vec::new();
+    let mut add = |filename: String, kind, subgroup, description, level| {
+        out.push(GuideStarFile {
+            filename,
+            kind,
+            subgroup,
+            description,
+            level,
+        })
+    };
+    let id = ("gs-id", "GS-ID", "FGS guide star identification");
+    add(format!("{v}_gs-id_1_image-uncal.fits"), id.0, id.1, id.2, 1);
+    add(format!("{v}_gs-id_1_image-cal.fits"), id.0, id.1, id.2, 2);
+    for (kind, sub, desc, dt) in [
+        ("gs-acq1", "GS-ACQ1", "FGS1 guide star acquisition", 0.001),
+        ("gs-acq2", "GS-ACQ2", "FGS2 guide star acquisition", 0.002),
+    ] {
+        for (suffix, level) in [("uncal", 1), ("cal", 2)] {
+            add(
+                format!("{v}_{kind}_{}_{suffix}.fits", stamp(dt)),
+                kind,
+                sub,
+                desc,
+                level,
+            );
+        }
+    }
+    for (kind, sub, desc, dt) in [
+        ("gs-track", "GS-TRACK", "FGS guide star tracking", 0.003),
+        ("gs-fg", "GS-FG", "FGS guide star fine guide", 0.004),
+    ] {
+        for (suffix, level) in [("uncal", 1), ("cal", 2), ("stream", 1)] {
+            add(
+                format!("{v}_{kind}_{}_{suffix}.fits", stamp(dt)),
+                kind,
+                sub,
+                desc,
+                level,
+            );
+        }
+    }
+    out
+}
+
+/// The missions-API dataset (`fileSetName`) of a JWST file stem or
+/// obs_id: its first three `_` fields without a TSO `-segNNN` suffix
+/// (`jw01541001001_04101_00001-seg002_nis` → `jw01541001001_04101_00001`,
+/// `jw02734-o002_t002_niriss_clear-gr700xd` → `jw02734-o002_t002_niriss`),
+/// as the real SI-keyword rows show.
+pub fn fileset_of(stem: &str) -> String {
+    let head: Vec<&str> = stem.splitn(4, '_').take(3).collect();
+    let mut f = head.join("_");
+    if let Some(i) = f.rfind("-seg") {
+        if f.len() > i + 4 && f[i + 4..].bytes().all(|b| b.is_ascii_digit()) {
+            f.truncate(i);
+        }
+    }
+    f
+}
+
 /// Builds product rows for one requested observation.
 pub struct Lister<'a> {
     pub parent_obsid: i64,
@@ -469,42 +551,14 @@ impl Lister<'_> {
     }
 
     fn guide_stars(&mut self, e: &Exposure) {
-        let Some(v) = visit_of(&e.obs_id) else { return };
-        let v = v.to_string();
-        let t0 = e.t_min - 0.01;
-        let stamp = |dt: f64| gs_stamp(t0 + dt);
-        let id = ("AUXILIARY", "GS-ID", "FGS guide star identification");
-        self.push(
-            e,
-            format!("{v}_gs-id_1_image-uncal.fits"),
-            (id.0, id.1, id.2, 1),
-            false,
-            "S",
-        );
-        self.push(
-            e,
-            format!("{v}_gs-id_1_image-cal.fits"),
-            (id.0, id.1, id.2, 2),
-            false,
-            "S",
-        );
-        for (kind, sub, desc, dt) in [
-            ("gs-acq1", "GS-ACQ1", "FGS1 guide star acquisition", 0.001),
-            ("gs-acq2", "GS-ACQ2", "FGS2 guide star acquisition", 0.002),
-        ] {
-            for (suffix, level) in [("uncal", 1), ("cal", 2)] {
-                let name = format!("{v}_{kind}_{}_{suffix}.fits", stamp(dt));
-                self.push(e, name, ("AUXILIARY", sub, desc, level), false, "S");
-            }
-        }
-        for (kind, sub, desc, dt) in [
-            ("gs-track", "GS-TRACK", "FGS guide star tracking", 0.003),
-            ("gs-fg", "GS-FG", "FGS guide star fine guide", 0.004),
-        ] {
-            for (suffix, level) in [("uncal", 1), ("cal", 2), ("stream", 1)] {
-                let name = format!("{v}_{kind}_{}_{suffix}.fits", stamp(dt));
-                self.push(e, name, ("AUXILIARY", sub, desc, level), false, "S");
-            }
+        for g in guide_star_files(&e.obs_id, e.t_min) {
+            self.push(
+                e,
+                g.filename,
+                ("AUXILIARY", g.subgroup, g.description, g.level),
+                false,
+                "S",
+            );
         }
     }
 
@@ -640,6 +694,24 @@ mod tests {
             Some("jw02734002001")
         );
         assert_eq!(gs_stamp(59751.0), "2022172000000");
+        assert_eq!(
+            fileset_of("jw01541001001_04101_00001-seg002_nis"),
+            "jw01541001001_04101_00001"
+        );
+        assert_eq!(
+            fileset_of("jw02734-o002_t002_niriss_clear-gr700xd-substrip256"),
+            "jw02734-o002_t002_niriss"
+        );
+        assert_eq!(
+            fileset_of("jw01234001001_02101_00001_nrca1"),
+            "jw01234001001_02101_00001"
+        );
+        let gs = guide_star_files("jw02734002001_04101_00001_nis", 59751.5);
+        assert_eq!(gs.len(), 12);
+        assert!(
+            gs.iter()
+                .all(|g| g.filename.starts_with("jw02734002001_gs-"))
+        );
         assert_eq!(
             synthetic_size("a_uncal.fits"),
             synthetic_size("a_uncal.fits")

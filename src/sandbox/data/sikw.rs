@@ -1,7 +1,9 @@
 //! JWST SI-keyword tables (`Mast.Jwst.Filtered.<Instrument>`): one row per
 //! FITS file, ~200 keyword columns. The NIRISS table holds the 74 real rows
 //! of the bundled chain; every instrument gets synthetic rows for the
-//! calibrated files (levels 2a, 2b, 3) of synthetic observations.
+//! calibrated files (levels 2a, 2b, 3) of synthetic observations, and
+//! `GuideStar` a row per calibrated guide-star file of their visits (the
+//! same files their product lists name).
 //!
 //! Values follow the real encoding: dates `/Date(ms)/` with `_mjd` twins,
 //! booleans `t`/`f` in keyword columns and `True`/`False` in
@@ -10,7 +12,9 @@
 
 use super::caom::ObsRow;
 use super::catalog::{self, Kind, Mode};
-use super::products::{hash64, synthetic_size, visit_of};
+use super::products::{
+    fileset_of, guide_star_files, hash64, program_obsnum, synthetic_size, visit_of,
+};
 use super::real::Csv;
 use crate::table::{Column, Table, normalize};
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +48,7 @@ pub fn build(real: &Csv, obs: &[ObsRow]) -> BTreeMap<String, SiTable> {
         .or_default()
         .extend(real.rows.iter().cloned());
     let mut next_id = 900_000_000i64;
+    let mut gs_seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for o in obs
         .iter()
         .filter(|o| o.obs_collection == "JWST" && o.calib_level >= 2)
@@ -59,17 +64,20 @@ pub fn build(real: &Csv, obs: &[ObsRow]) -> BTreeMap<String, SiTable> {
         for (file, level) in si_files(o, mode) {
             next_id += 1;
             let cells = synth_cells(o, mode, &file, level, next_id);
-            bucket.push(
-                header
-                    .iter()
-                    .map(|h| {
-                        cells
-                            .get(h.as_str())
-                            .cloned()
-                            .unwrap_or_else(|| "--".into())
-                    })
-                    .collect(),
-            );
+            bucket.push(row_of_cells(&header, &cells));
+        }
+        if o.calib_level == 2 {
+            let gs = rows.entry("guidestar").or_default();
+            for g in guide_star_files(&o.obs_id, o.t_min.unwrap_or(59900.0)) {
+                if g.level != 2 || gs.len() >= MAX_SYNTH_ROWS || !gs_seen.insert(g.filename.clone())
+                {
+                    continue;
+                }
+                next_id += 1;
+                let mut cells = synth_cells(o, mode, &g.filename, "2b", next_id);
+                guide_star_cells(&mut cells, o, g.kind, &g.filename);
+                gs.push(row_of_cells(&header, &cells));
+            }
         }
     }
     SERVICES
@@ -81,6 +89,79 @@ pub fn build(real: &Csv, obs: &[ObsRow]) -> BTreeMap<String, SiTable> {
             )
         })
         .collect()
+}
+
+fn row_of_cells(header: &[String], cells: &HashMap<&'static str, String>) -> Vec<String> {
+    header
+        .iter()
+        .map(|h| {
+            cells
+                .get(h.as_str())
+                .cloned()
+                .unwrap_or_else(|| "--".into())
+        })
+        .collect()
+}
+
+/// Turn an exposure's keyword cells into those of one of its visit's
+/// calibrated guide-star files: FGS keywords, the guide star's identity,
+/// position (within 5′ of the target) and magnitude.
+fn guide_star_cells(m: &mut HashMap<&'static str, String>, o: &ObsRow, kind: &str, file: &str) {
+    let h = hash64(file);
+    let vh = hash64(visit_of(&o.obs_id).unwrap_or(""));
+    let (exp_type, subarray, datamode) = match kind {
+        "gs-id" => ("FGS_ID-IMAGE", "FULL", "ID"),
+        "gs-acq1" => ("FGS_ACQ1", "128X128", "ACQ1"),
+        "gs-acq2" => ("FGS_ACQ2", "32X32", "ACQ2"),
+        "gs-track" => ("FGS_TRACK", "32X32", "TRACK"),
+        _ => ("FGS_FINEGUIDE", "8X8", "FINEGUIDE"),
+    };
+    let letters: String = (0..4)
+        .map(|i| (b'A' + ((vh >> (8 * i)) % 26) as u8) as char)
+        .collect();
+    let ra = o.s_ra.unwrap_or(0.0);
+    let dec = o.s_dec.unwrap_or(0.0);
+    let off = |k: u32| ((vh >> k) % 10_000) as f64 / 10_000.0 * (10.0 / 60.0) - 5.0 / 60.0;
+    let gs_dec = (dec + off(8)).clamp(-90.0, 90.0);
+    let gs_ra = (ra + off(24) / dec.to_radians().cos().max(0.05)).rem_euclid(360.0);
+    let mut put = |k: &'static str, v: String| {
+        m.insert(k, v);
+    };
+    put("instrume", "FGS".into());
+    put(
+        "detector",
+        if vh % 2 == 0 { "GUIDER1" } else { "GUIDER2" }.into(),
+    );
+    put("exp_type", exp_type.into());
+    put("subarray", subarray.into());
+    put("datamode", datamode.into());
+    put("apername", "FGS1_FULL".into());
+    put("filter", "N/A".into());
+    put("pupil", "N/A".into());
+    put("template", "FGS Guide Star".into());
+    put(
+        "gdstarid",
+        format!("{letters}{:06}", (vh >> 32) % 1_000_000),
+    );
+    put("gs_ra", gs_ra.to_string());
+    put("gs_dec", gs_dec.to_string());
+    put("gs_ura", "0.0001".into());
+    put("gs_udec", "0.0001".into());
+    put(
+        "gs_mag",
+        format!("{:.3}", 11.0 + ((vh >> 40) % 6000) as f64 / 1000.0),
+    );
+    put("gs_umag", "0.05".into());
+    put("gs_order", "1".into());
+    put(
+        "gs_v3_pa",
+        format!("{:.4}", ((vh >> 16) % 36_000) as f64 / 100.0),
+    );
+    put("pcs_mode", "FINEGUIDE".into());
+    put("nints", (1 + h % 3).to_string());
+    put("ngroups", "1".into());
+    put("tsovisit", "f".into());
+    put("datamodl", "GuiderCalModel".into());
 }
 
 fn service_of(instr: &str) -> &'static str {
@@ -163,10 +244,7 @@ fn synth_cells(
     };
     put("ArchiveFileID", id.to_string());
     put("filename", file.to_string());
-    put(
-        "fileSetName",
-        stem.rsplit_once('_').map_or(stem, |x| x.0).to_string(),
-    );
+    put("fileSetName", fileset_of(stem));
     put("productLevel", level.to_string());
     put("act_id", "01".into());
     put(
@@ -201,9 +279,8 @@ fn synth_cells(
     );
     put(
         "observtn",
-        o.obs_id
-            .get(7..10)
-            .unwrap_or("1")
+        program_obsnum(&o.obs_id)
+            .map_or("1", |x| x.1)
             .trim_start_matches('0')
             .to_string(),
     );
