@@ -405,3 +405,82 @@ async fn fetch_survives_sigkill() {
     .unwrap();
     sandbox.shutdown().await;
 }
+
+/// A plan of many files is fetched with few file descriptors: at most
+/// `--jobs` files are open at once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn many_files_with_a_low_open_file_limit() {
+    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config::default())
+        .await
+        .unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let manifest = r#"
+version: 1
+name: many
+steps:
+  observations:
+    kind: caom
+    criteria: {obs_collection: JWST, calib_level: [2, 3]}
+  products:
+    kind: products
+    from: observations
+    batch: 50
+  small:
+    kind: filter
+    from: products
+    where: {size: {max: 200000}}
+  some:
+    kind: head
+    from: small
+    n: 300
+  plan:
+    kind: download_plan
+    from: some
+outputs:
+  - {from: plan, path: plan.json, kind: download_plan}
+"#;
+        std::fs::write(d.join("m.yaml"), manifest).unwrap();
+        let o = Command::cargo_bin("mastflow")
+            .unwrap()
+            .env_remove("MAST_API_TOKEN")
+            .args(["run", "-q", "--base-url", &base])
+            .arg(d.join("m.yaml"))
+            .arg("--out")
+            .arg(d.join("out"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let plan = d.join("out/plan.json");
+        let doc: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+        let n = doc["files"].as_array().unwrap().len();
+        assert!(n >= 200, "only {n} small files in the plan");
+        let bin = assert_cmd::cargo::cargo_bin("mastflow");
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64 && exec '{}' fetch -q --only-public --base-url '{base}' '{}'",
+                bin.display(),
+                plan.display()
+            ))
+            .env_remove("MAST_API_TOKEN")
+            .output()
+            .unwrap();
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(d.join("out/plan.fetch-report.json")).unwrap())
+                .unwrap();
+        assert!(
+            o.status.success(),
+            "{} failed: {}",
+            report["failed"],
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(report["failed"], 0);
+    })
+    .await
+    .unwrap();
+    sandbox.shutdown().await;
+}

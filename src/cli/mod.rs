@@ -595,6 +595,7 @@ fn cmd_fetch(
         }
     };
     let opts = fetch::FetchOptions {
+        jobs: jobs as usize,
         shard,
         only_public,
         verify,

@@ -85,6 +85,8 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), FetchError> {
 /// Options of a fetch.
 #[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
+    /// Files in progress at once (each holds an open file and a connection).
+    pub jobs: usize,
     pub shard: Option<(usize, usize)>,
     pub only_public: bool,
     /// Verify checksums where the plan has them (sizes are always checked).
@@ -135,6 +137,9 @@ pub async fn fetch(
 ) -> FetchReport {
     let mut set: JoinSet<(usize, FileReport)> = JoinSet::new();
     let mut reports: Vec<Option<FileReport>> = vec![None; entries.len()];
+    // At most `jobs` files are touched at once: a 100,000-file plan must not
+    // hold 100,000 open files while it waits for connections.
+    let slots = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     for (i, e) in entries.into_iter().enumerate() {
         let mine = opts.shard.is_none_or(|(k, n)| i % n == k - 1);
         if !mine || (opts.only_public && e.access != "PUBLIC") {
@@ -148,7 +153,9 @@ pub async fn fetch(
         }
         let (http, root, opts, progress) =
             (http.clone(), root.clone(), opts.clone(), progress.clone());
+        let slots = slots.clone();
         set.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("slots open");
             let r = fetch_one(&http, &e, &root, &opts, &*progress).await;
             progress.file_done(&r);
             (i, r)
