@@ -200,3 +200,56 @@ outputs:
     );
     assert_ne!(by_name, "count\n0\n");
 }
+
+#[test]
+fn server_side_crossmatch_against_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.yaml");
+    std::fs::write(
+        &m,
+        r#"
+version: 1
+name: xmatch
+steps:
+  targets:
+    kind: table
+    rows: [{name: Trappist-1, ra: 346.62236872857875, dec: -5.041399250518333}]
+  matched:
+    kind: crossmatch
+    left: targets
+    against: caom
+    radius: 30s
+  counted:
+    kind: count
+    criteria: {}
+    position: {ra: 346.62236872857875, dec: -5.041399250518333, radius: 30s}
+outputs:
+  - {from: matched, path: matched.csv}
+  - {from: counted, path: counted.csv}
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = Command::cargo_bin("mastflow")
+        .unwrap()
+        .args(["run", "--sandbox", "-q"])
+        .arg(&m)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let matched = std::fs::read_to_string(out.join("matched.csv")).unwrap();
+    let count: usize = std::fs::read_to_string(out.join("counted.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count > 0);
+    // Every observation whose footprint meets the 30" cone, as a position count finds.
+    assert_eq!(matched.lines().count() - 1, count);
+    assert!(matched.lines().next().unwrap().contains("distance"));
+}

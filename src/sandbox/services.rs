@@ -1,7 +1,8 @@
 //! The Mashup services the emulator answers, dispatched by (case-insensitive)
 //! service name: `Mast.Caom.Cone`, `Mast.Caom.Filtered[.Position]`,
 //! `Mast.Caom.Products`, `Mast.Jwst.Filtered.<Instrument>`,
-//! `Mast.Name.Lookup`, `Mast.Caom.All`, `Mast.Missions.List`. Every bad
+//! `Mast.Name.Lookup`, `Mast.Caom.All`, `Mast.Missions.List`,
+//! `Mast.Caom.Crossmatch`. Every bad
 //! request becomes a MAST-style `ERROR` envelope, never a panic.
 
 use super::data::{Archive, caom, products::ProductRow, schema};
@@ -42,6 +43,7 @@ pub fn invoke(a: &Archive, req: &MashupRequest, brute: bool) -> Answer {
         "mast.caom.products" => products(a, req),
         "mast.name.lookup" => Ok(name_lookup(req)),
         "mast.caom.all" => Ok(caom_all(a)),
+        "mast.caom.crossmatch" => crossmatch(a, req, brute),
         "mast.missions.list" => Ok(missions_list(a)),
         s if s.starts_with("mast.jwst.filtered.") => {
             si_keywords(a, req, &s["mast.jwst.filtered.".len()..])
@@ -113,6 +115,53 @@ fn cone(a: &Archive, req: &MashupRequest, brute: bool) -> Result<Answer, String>
         a,
         req,
         &rows,
+        Some(&dist),
+        Extra::Cone,
+        &Columns::All,
+    ))
+}
+
+/// `Mast.Caom.Crossmatch`: the uploaded table (`data`, in the fields/data
+/// shape of a response) matched against CAOM within `radius` degrees
+/// (default 0.002). MAST does not document the output columns; the emulator
+/// answers, for each input row in order, its cone's observations with
+/// `distance` (arcsec), concatenated.
+fn crossmatch(a: &Archive, req: &MashupRequest, brute: bool) -> Result<Answer, String> {
+    let p = &req.params;
+    let ra_col = p.get("raColumn").and_then(Value::as_str).unwrap_or("ra");
+    let dec_col = p.get("decColumn").and_then(Value::as_str).unwrap_or("dec");
+    let radius = num_param(p, "radius")?.unwrap_or(0.002);
+    let rows = req
+        .data
+        .as_ref()
+        .and_then(|d| d.get("data"))
+        .and_then(Value::as_array)
+        .ok_or(
+            "Crossmatch needs an input table in 'data' ({\"fields\": [...], \"data\": [...]}).",
+        )?;
+    let (mut hits, mut dist) = (Vec::new(), Vec::new());
+    for (i, row) in rows.iter().enumerate() {
+        let coord = |c: &str| {
+            row.get(c).and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            })
+        };
+        let (Some(ra), Some(dec)) = (coord(ra_col), coord(dec_col)) else {
+            return Err(format!(
+                "Input row {i} has no numeric '{ra_col}'/'{dec_col}'."
+            ));
+        };
+        check_position(ra, dec, radius)?;
+        for (r, d) in cone_rows(a, ra, dec, radius, brute) {
+            hits.push(r);
+            dist.push(d);
+        }
+    }
+    Ok(caom_page(
+        a,
+        req,
+        &hits,
         Some(&dist),
         Extra::Cone,
         &Columns::All,
