@@ -18,14 +18,8 @@ pub const INDEX_DEPTH: u8 = 8;
 /// Queries wider than this scan every row instead of the index.
 const FULL_SCAN_RADIUS_DEG: f64 = 20.0;
 
-/// Angular distance in degrees between two positions given in degrees.
-pub fn ang_dist_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
-    let (d1, d2) = (dec1 * DEG, dec2 * DEG);
-    let sdd = ((d2 - d1) / 2.0).sin();
-    let sda = ((ra2 - ra1) * DEG / 2.0).sin();
-    let h = sdd * sdd + d1.cos() * d2.cos() * sda * sda;
-    2.0 * h.sqrt().min(1.0).asin() / DEG
-}
+/// Angular distance in degrees (haversine), shared with the local cross-match.
+pub use crate::table::xmatch::ang_dist_deg;
 
 fn unit(ra: f64, dec: f64) -> [f64; 3] {
     let (r, d) = (ra * DEG, dec * DEG);
