@@ -620,3 +620,82 @@ outputs:
     };
     assert!(files.is_empty(), "files left after interrupt: {files:?}");
 }
+
+#[test]
+fn diff_names_exactly_the_changed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |rows: &str| {
+        format!(
+            "version: 1\nname: d\nsteps:\n  obs:\n    kind: table\n    rows: {rows}\noutputs:\n  - {{from: obs, path: obs.ecsv}}\n"
+        )
+    };
+    let m1 = write(
+        dir.path(),
+        "m1.yaml",
+        &manifest(
+            "[{obs_id: a, calib_level: -1, t_exptime: 100.0}, {obs_id: b, calib_level: 3, t_exptime: 50.0}]",
+        ),
+    );
+    // a is executed (calib_level -1 -> 3), b is withdrawn, c is new.
+    let m2 = write(
+        dir.path(),
+        "m2.yaml",
+        &manifest(
+            "[{obs_id: a, calib_level: 3, t_exptime: 100.0}, {obs_id: c, calib_level: 2, t_exptime: 7.5}]",
+        ),
+    );
+    let (o1, o2, o3) = (
+        dir.path().join("o1"),
+        dir.path().join("o2"),
+        dir.path().join("o3"),
+    );
+    for (m, o) in [(&m1, &o1), (&m2, &o2), (&m1, &o3)] {
+        mastflow()
+            .arg("run")
+            .arg(m)
+            .arg("-q")
+            .arg("--out")
+            .arg(o)
+            .assert()
+            .success();
+    }
+    mastflow()
+        .arg("diff")
+        .arg(&o1)
+        .arg(&o3)
+        .assert()
+        .code(0)
+        .stdout("obs.ecsv: no change\n");
+    mastflow()
+        .arg("diff")
+        .arg(&o1)
+        .arg(&o2)
+        .assert()
+        .code(3)
+        .stdout("obs.ecsv: 1 added, 1 removed, 1 changed (key: obs_id)\n  + c\n  - b\n  ~ a: calib_level: -1 -> 3\n");
+    let md = mastflow()
+        .arg("diff")
+        .arg(&o1)
+        .arg(&o2)
+        .args(["--format", "markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(md.status.code(), Some(3));
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(
+        md.contains("| `obs.ecsv` | 1 | 1 | 1 |")
+            && md.contains("| ~ | `a` | `calib_level`: -1 → 3 |"),
+        "{md}"
+    );
+    let js = mastflow()
+        .arg("diff")
+        .arg(o1.join("obs.ecsv"))
+        .arg(o2.join("obs.ecsv"))
+        .args(["--format", "json", "--key", "obs_id"])
+        .output()
+        .unwrap();
+    assert_eq!(js.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&js.stdout).unwrap();
+    assert_eq!(v[0]["diff"]["added"], serde_json::json!(["c"]));
+    assert_eq!(v[0]["diff"]["removed"], serde_json::json!(["b"]));
+}

@@ -64,6 +64,14 @@ pub enum PlanFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    /// For a pull-request comment.
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MessageFormat {
     /// Source snippets with labels and hints.
     Human,
@@ -152,6 +160,18 @@ pub enum Command {
         verify: bool,
         #[command(flatten)]
         archive: ArchiveArgs,
+    },
+    /// Compare two output folders (or two versions of a table): rows added,
+    /// removed and changed by key; exit 3 when they differ.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Key columns (default: dataURI, obs_id, obsid, filename, fileSetName
+        /// or target, whichever both tables have).
+        #[arg(long = "key", value_name = "COLUMN")]
+        keys: Vec<String>,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
     },
     /// Check the MAST token: who MAST says you are.
     Whoami {
@@ -316,6 +336,12 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Init { path, force } => cmd_init(&ui, &path, force),
         Command::Whoami { archive } => cmd_whoami(&archive),
+        Command::Diff {
+            old,
+            new,
+            keys,
+            format,
+        } => cmd_diff(&old, &new, &keys, format),
         Command::Fetch {
             plan,
             jobs,
@@ -624,6 +650,215 @@ fn cmd_fetch(
     } else {
         EXIT_OK
     }
+}
+
+/// A table file to compare: (relative name, old path, new path).
+type DiffPair = (String, Option<PathBuf>, Option<PathBuf>);
+
+/// The table files to compare.
+fn diff_pairs(old: &Path, new: &Path) -> Result<Vec<DiffPair>, String> {
+    use crate::table::io::Format;
+    if old.is_file() && new.is_file() {
+        return Ok(vec![(
+            new.file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or("table")
+                .to_string(),
+            Some(old.to_path_buf()),
+            Some(new.to_path_buf()),
+        )]);
+    }
+    if !(old.is_dir() && new.is_dir()) {
+        return Err(format!(
+            "{} and {} must both be table files or both be output folders",
+            old.display(),
+            new.display()
+        ));
+    }
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeSet<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if Format::from_path(&p).is_some()
+                && !p.ends_with("run.json")
+                && !p.to_string_lossy().ends_with(".json")
+            {
+                if let Ok(rel) = p.strip_prefix(root) {
+                    out.insert(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    walk(old, old, &mut names);
+    walk(new, new, &mut names);
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            (
+                n.clone(),
+                Some(old.join(&n)).filter(|p| p.exists()),
+                Some(new.join(&n)).filter(|p| p.exists()),
+            )
+        })
+        .collect())
+}
+
+fn cmd_diff(old: &Path, new: &Path, keys: &[String], format: DiffFormat) -> i32 {
+    use crate::table::diff::{TableDiff, default_key, diff};
+    let pairs = match diff_pairs(old, new) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let mut results: Vec<(String, Result<TableDiff, String>)> = Vec::new();
+    for (name, o, n) in pairs {
+        let r = match (o, n) {
+            (Some(o), Some(n)) => crate::table::io::read_path(&o, None)
+                .and_then(|ot| crate::table::io::read_path(&n, None).map(|nt| (ot, nt)))
+                .map_err(|e| e.to_string())
+                .and_then(|(ot, nt)| {
+                    let key = if keys.is_empty() {
+                        default_key(&ot, &nt)
+                    } else {
+                        keys.to_vec()
+                    };
+                    diff(&ot, &nt, &key).map_err(|e| e.to_string())
+                }),
+            (None, Some(_)) => Err("only in NEW".into()),
+            (Some(_), None) => Err("only in OLD".into()),
+            (None, None) => continue,
+        };
+        results.push((name, r));
+    }
+    let differ = results
+        .iter()
+        .any(|(_, r)| r.as_ref().map_or(true, |d| !d.is_empty()));
+    print!("{}", render_diff(&results, format));
+    if differ { EXIT_CHANGED } else { EXIT_OK }
+}
+
+fn render_diff(
+    results: &[(String, Result<crate::table::diff::TableDiff, String>)],
+    format: DiffFormat,
+) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    match format {
+        DiffFormat::Json => {
+            let v: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(n, r)| match r {
+                    Ok(d) => serde_json::json!({"table": n, "diff": d}),
+                    Err(e) => serde_json::json!({"table": n, "error": e}),
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            );
+        }
+        DiffFormat::Text => {
+            for (n, r) in results {
+                match r {
+                    Err(e) => {
+                        let _ = writeln!(s, "{n}: {e}");
+                    }
+                    Ok(d) if d.is_empty() => {
+                        let _ = writeln!(s, "{n}: no change");
+                    }
+                    Ok(d) => {
+                        let _ = writeln!(
+                            s,
+                            "{n}: {} added, {} removed, {} changed (key: {})",
+                            d.added.len(),
+                            d.removed.len(),
+                            d.changed.len(),
+                            d.key.join(", ")
+                        );
+                        for c in &d.columns_added {
+                            let _ = writeln!(s, "  + column {c}");
+                        }
+                        for c in &d.columns_removed {
+                            let _ = writeln!(s, "  - column {c}");
+                        }
+                        for k in &d.added {
+                            let _ = writeln!(s, "  + {k}");
+                        }
+                        for k in &d.removed {
+                            let _ = writeln!(s, "  - {k}");
+                        }
+                        for c in &d.changed {
+                            let cells: Vec<String> = c
+                                .cells
+                                .iter()
+                                .map(|x| format!("{}: {} -> {}", x.column, x.old, x.new))
+                                .collect();
+                            let _ = writeln!(s, "  ~ {}: {}", c.key, cells.join("; "));
+                        }
+                    }
+                }
+            }
+        }
+        DiffFormat::Markdown => {
+            let _ = writeln!(s, "### mastflow diff\n");
+            let _ = writeln!(
+                s,
+                "| table | added | removed | changed |\n|---|---:|---:|---:|"
+            );
+            for (n, r) in results {
+                match r {
+                    Ok(d) => {
+                        let _ = writeln!(
+                            s,
+                            "| `{n}` | {} | {} | {} |",
+                            d.added.len(),
+                            d.removed.len(),
+                            d.changed.len()
+                        );
+                    }
+                    Err(e) => {
+                        let _ = writeln!(s, "| `{n}` | {e} | | |");
+                    }
+                }
+            }
+            for (n, r) in results {
+                let Ok(d) = r else { continue };
+                if d.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "\n<details><summary><code>{n}</code> (key: {})</summary>\n",
+                    d.key.join(", ")
+                );
+                let _ = writeln!(s, "| | key | change |\n|---|---|---|");
+                for k in &d.added {
+                    let _ = writeln!(s, "| + | `{k}` | added |");
+                }
+                for k in &d.removed {
+                    let _ = writeln!(s, "| − | `{k}` | removed |");
+                }
+                for c in &d.changed {
+                    let cells: Vec<String> = c
+                        .cells
+                        .iter()
+                        .map(|x| format!("`{}`: {} → {}", x.column, x.old, x.new))
+                        .collect();
+                    let _ = writeln!(s, "| ~ | `{}` | {} |", c.key, cells.join("; "));
+                }
+                let _ = writeln!(s, "\n</details>");
+            }
+        }
+    }
+    s
 }
 
 fn cmd_whoami(archive: &ArchiveArgs) -> i32 {

@@ -11,6 +11,7 @@
 //! formats (`io`). It depends on nothing above it.
 
 pub mod column;
+pub mod diff;
 pub mod expr;
 pub mod filter;
 pub mod io;
