@@ -409,3 +409,113 @@ fn write_plan(
     }
     Ok(written)
 }
+
+/// `mastflow.lock`: what a run produced, per manifest name, so a later run
+/// can tell whether MAST's answers changed.
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct LockFile {
+    pub version: u32,
+    pub manifests: std::collections::BTreeMap<String, Lock>,
+}
+
+/// One manifest's lock.
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq, Clone)]
+pub struct Lock {
+    pub manifest_sha256: String,
+    /// Per step: rows and the SHA-256 of the table (as CSV).
+    pub steps: std::collections::BTreeMap<String, LockedStep>,
+    /// Per output path: the SHA-256 of the file.
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq, Clone)]
+pub struct LockedStep {
+    pub rows: usize,
+    pub digest: String,
+}
+
+/// The lock of a finished run.
+pub fn lock_of(m: &Manifest, outcome: &Outcome, written: &[Written]) -> Lock {
+    let mut steps = std::collections::BTreeMap::new();
+    for (i, t) in outcome.tables.iter().enumerate() {
+        let Some(t) = t else { continue };
+        let digest = encode(t, Format::Csv, &m.steps[i].name)
+            .map(|b| sha256_hex(&b))
+            .unwrap_or_default();
+        steps.insert(
+            m.steps[i].name.clone(),
+            LockedStep {
+                rows: t.num_rows(),
+                digest,
+            },
+        );
+    }
+    let outputs = written
+        .iter()
+        .map(|w| (w.path.clone(), w.sha256.clone()))
+        .collect();
+    Lock {
+        manifest_sha256: m.sha256.clone(),
+        steps,
+        outputs,
+    }
+}
+
+/// What differs between a lock and a run: one line each.
+pub fn lock_differences(old: &Lock, new: &Lock) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.manifest_sha256 != new.manifest_sha256 {
+        out.push("the manifest changed since the lock was written".to_string());
+    }
+    for (name, s) in &new.steps {
+        match old.steps.get(name) {
+            None => out.push(format!("step `{name}` is not in the lock")),
+            Some(o) if o.rows != s.rows => out.push(format!(
+                "step `{name}`: {} rows, the lock has {}",
+                s.rows, o.rows
+            )),
+            Some(o) if o.digest != s.digest => out.push(format!(
+                "step `{name}`: same {} rows, different content",
+                s.rows
+            )),
+            _ => {}
+        }
+    }
+    for name in old.steps.keys().filter(|n| !new.steps.contains_key(*n)) {
+        out.push(format!("step `{name}` is in the lock but produced nothing"));
+    }
+    for (path, sha) in &new.outputs {
+        if old.outputs.get(path).is_some_and(|o| o != sha) {
+            out.push(format!("output `{path}` differs from the lock"));
+        }
+    }
+    out
+}
+
+/// Read a lock file (a missing file is an empty lock).
+pub fn read_lock(path: &Path) -> Result<LockFile, OutputError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| OutputError::Bad {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LockFile {
+            version: 1,
+            ..LockFile::default()
+        }),
+        Err(e) => Err(OutputError::Write {
+            path: path.display().to_string(),
+            source: e,
+        }),
+    }
+}
+
+/// Write a lock file atomically.
+pub fn write_lock(path: &Path, lock: &LockFile) -> Result<(), OutputError> {
+    let mut text = serde_json::to_vec_pretty(lock).expect("lock serialises");
+    text.push(b'\n');
+    write_atomic(path, |w| w.write_all(&text)).map_err(|e| OutputError::Write {
+        path: path.display().to_string(),
+        source: e,
+    })
+}

@@ -699,3 +699,50 @@ fn diff_names_exactly_the_changed_rows() {
     assert_eq!(v[0]["diff"]["added"], serde_json::json!(["c"]));
     assert_eq!(v[0]["diff"]["removed"], serde_json::json!(["b"]));
 }
+
+#[test]
+fn locked_runs_exit_3_when_results_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(
+        dir.path(),
+        "m.yaml",
+        "version: 1\nname: lock\nsteps:\n  obs:\n    kind: table\n    file: obs.csv\n  executed:\n    kind: filter\n    from: obs\n    where: {calib_level: {min: 1}}\noutputs:\n  - {from: executed, path: executed.csv}\n",
+    );
+    std::fs::write(
+        dir.path().join("obs.csv"),
+        "obs_id,calib_level\na,-1\nb,3\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = |extra: &str| {
+        mastflow()
+            .arg("run")
+            .arg(&m)
+            .args(["-q", extra, "--out"])
+            .arg(&out)
+            .assert()
+    };
+    // No lock yet: --locked is a usage error.
+    run("--locked")
+        .code(2)
+        .stderr(predicate::str::contains("run with --update-lock first"));
+    run("--update-lock").success();
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("mastflow.lock")).unwrap()).unwrap();
+    assert_eq!(lock["manifests"]["lock"]["steps"]["executed"]["rows"], 1);
+    run("--locked").success();
+    // MAST "changes": a planned observation is executed.
+    std::fs::write(dir.path().join("obs.csv"), "obs_id,calib_level\na,2\nb,3\n").unwrap();
+    run("--locked")
+        .code(3)
+        .stderr(predicate::str::contains(
+            "step `executed`: 2 rows, the lock has 1",
+        ))
+        .stderr(predicate::str::contains(
+            "step `obs`: same 2 rows, different content",
+        ))
+        .stderr(predicate::str::contains(
+            "output `executed.csv` differs from the lock",
+        ))
+        .stderr(predicate::str::contains("manifest changed").not());
+}

@@ -214,6 +214,13 @@ pub struct RunArgs {
     pub keep_going: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
+    /// Exit 3 when a step's result or an output differs from `mastflow.lock`
+    /// beside the manifest ("has MAST changed?").
+    #[arg(long, conflicts_with = "update_lock")]
+    pub locked: bool,
+    /// Write the results into `mastflow.lock` beside the manifest.
+    #[arg(long)]
+    pub update_lock: bool,
     /// Run against `mastflow sandbox` (our MAST emulator with realistic JWST
     /// data), started in-process on a free port; uses its test token.
     #[arg(long)]
@@ -933,6 +940,60 @@ fn observer(ui: &Ui) -> Arc<dyn Observer> {
     }
 }
 
+/// `--locked`: compare with `mastflow.lock` (exit 3 on a difference);
+/// `--update-lock`: rewrite it.
+fn lock_step(
+    ui: &Ui,
+    args: &RunArgs,
+    m: &Manifest,
+    outcome: &exec::Outcome,
+    written: &[output::Written],
+    code: i32,
+) -> i32 {
+    let dir = args
+        .manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let path = dir.join("mastflow.lock");
+    let mut file = match output::read_lock(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let now = output::lock_of(m, outcome, written);
+    if args.update_lock {
+        file.version = 1;
+        file.manifests.insert(m.name.clone(), now);
+        if let Err(e) = output::write_lock(&path, &file) {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+        ui.info(&format!("wrote {}", path.display()));
+        return code;
+    }
+    let Some(old) = file.manifests.get(&m.name) else {
+        eprintln!(
+            "error: {} has no lock for `{}`; run with --update-lock first",
+            path.display(),
+            m.name
+        );
+        return EXIT_INVALID;
+    };
+    let diffs = output::lock_differences(old, &now);
+    if diffs.is_empty() {
+        ui.info(&format!("results match {}", path.display()));
+        return code;
+    }
+    eprintln!("results differ from {}:", path.display());
+    for d in &diffs {
+        eprintln!("  {d}");
+    }
+    if code == EXIT_OK { EXIT_CHANGED } else { code }
+}
+
 fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     let m = match load(&args.manifest, &args.params) {
         Ok(m) => Arc::new(m),
@@ -1080,6 +1141,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         outputs: &written,
         output_errors: out_errors.iter().map(|e| e.to_string()).collect(),
     };
+    let mut code = code;
+    if !outcome.interrupted && (args.locked || args.update_lock) && code != EXIT_INVALID {
+        code = lock_step(ui, &args, &m, &outcome, &written, code);
+    }
     if !outcome.interrupted {
         match output::write_run_record(&args.out, &record) {
             Ok(p) => ui.info(&format!(
