@@ -253,3 +253,65 @@ outputs:
     assert_eq!(matched.lines().count() - 1, count);
     assert!(matched.lines().next().unwrap().contains("distance"));
 }
+
+/// Responses are cached under their canonical request key; `--offline`
+/// replays a run from the cache alone, byte for byte, and names a step whose
+/// response is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_replay_from_the_response_cache() {
+    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config::default())
+        .await
+        .unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let run = |out: &str, extra: &[&str]| {
+        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        Command::cargo_bin("mastflow")
+            .unwrap()
+            .current_dir(&repo)
+            .env("MASTFLOW_CACHE_DIR", &cache)
+            .env("MAST_API_TOKEN", "s3cret-cache-token")
+            .args(["run", "-q", "--base-url", &base])
+            .args(extra)
+            .arg("manifests/examples/large-downloads.yaml")
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let (a, b) = tokio::task::block_in_place(|| (run("online", &[]), run("again", &[])));
+    assert!(a.status.success() && b.status.success());
+    let again = step(&dir.path().join("again"), "products");
+    assert_eq!(
+        again["requests"], 0,
+        "the second run is served by the cache"
+    );
+    assert_eq!(again["cache_hits"], 3);
+    sandbox.shutdown().await;
+    // MAST is gone: --offline still reproduces every output.
+    let o = tokio::task::block_in_place(|| run("offline", &["--offline"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["observations.ecsv", "uncal_products.ecsv", "volume.csv"] {
+        assert_eq!(
+            std::fs::read(dir.path().join("online").join(f)).unwrap(),
+            std::fs::read(dir.path().join("offline").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // The token is never in the cache.
+    for e in std::fs::read_dir(&cache).unwrap().flatten() {
+        for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+            assert!(
+                !String::from_utf8_lossy(&std::fs::read(f.path()).unwrap())
+                    .contains("s3cret-cache-token")
+            );
+        }
+    }
+    // A request never made online cannot be replayed: the step says so.
+    std::fs::remove_dir_all(&cache).unwrap();
+    let o = tokio::task::block_in_place(|| run("missing", &["--offline"]));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("step `observations` failed: --offline: no cached response for this Mast.Caom.Filtered request"), "{err}");
+}

@@ -63,6 +63,17 @@ pub enum PlanFormat {
     Json,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Entries with their size and age.
+    Ls,
+    /// Remove entries older than an age (`0s` removes everything).
+    Prune {
+        #[arg(long, default_value = "12h")]
+        older_than: String,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiffFormat {
     Text,
@@ -173,6 +184,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
     },
+    /// List or prune the response cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+        /// Response cache directory [default: ~/.cache/mastflow/responses].
+        #[arg(long, env = "MASTFLOW_CACHE_DIR", global = true, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
     /// Check the MAST token: who MAST says you are.
     Whoami {
         #[command(flatten)]
@@ -236,6 +255,22 @@ pub struct ArchiveArgs {
     /// Requests in flight per host.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_host: u16,
+    /// Answer only from the response cache (no network); a missing response
+    /// fails its step.
+    #[arg(long, conflicts_with = "refresh")]
+    pub offline: bool,
+    /// Ignore cached responses (and refill the cache).
+    #[arg(long)]
+    pub refresh: bool,
+    /// Do not use the response cache at all.
+    #[arg(long, conflicts_with_all = ["offline", "refresh"])]
+    pub no_cache: bool,
+    /// Response cache directory [default: ~/.cache/mastflow/responses].
+    #[arg(long, env = "MASTFLOW_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// How long cached responses stay fresh: `90s`, `30m`, `12h`.
+    #[arg(long, default_value = "12h")]
+    pub cache_ttl: String,
     /// File holding the MAST token (must not be readable by others). The
     /// MAST_API_TOKEN environment variable takes precedence; the default file
     /// is ~/.config/mastflow/token.
@@ -247,6 +282,32 @@ pub struct ArchiveArgs {
 }
 
 impl ArchiveArgs {
+    /// The response cache these flags ask for.
+    fn cache(&self) -> Result<Option<crate::services::cache::Cache>, String> {
+        use crate::services::cache::{Cache, Mode};
+        if self.no_cache {
+            return Ok(None);
+        }
+        let ttl = crate::validate::parse_duration(&self.cache_ttl).ok_or_else(|| {
+            format!(
+                "--cache-ttl {}: not a duration (90s, 30m, 12h)",
+                self.cache_ttl
+            )
+        })?;
+        let mode = if self.offline {
+            Mode::Offline
+        } else if self.refresh {
+            Mode::Refresh
+        } else {
+            Mode::Normal
+        };
+        Ok(Some(Cache {
+            dir: self.cache_dir.clone().unwrap_or_else(Cache::default_dir),
+            ttl,
+            mode,
+        }))
+    }
+
     /// The MAST base URL in effect.
     fn base(&self) -> &str {
         self.base_url.as_deref().unwrap_or(DEFAULT_MAST_URL)
@@ -284,13 +345,15 @@ impl ArchiveArgs {
     fn services(&self) -> Result<exec::Services, String> {
         use crate::services::mashup;
         let http = self.http()?;
+        let mut client =
+            mashup::Mashup::new(http.clone(), mashup::MashupConfig::for_base(self.base()));
+        if let Some(cache) = self.cache()? {
+            client = client.with_cache(cache);
+        }
         Ok(exec::Services {
             base_url: self.base().to_string(),
             http: Some(http.clone()),
-            mashup: Some(mashup::Mashup::new(
-                http.clone(),
-                mashup::MashupConfig::for_base(self.base()),
-            )),
+            mashup: Some(client),
             missions: Some(crate::services::missions::Missions::new(http, self.base())),
         })
     }
@@ -343,6 +406,42 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Init { path, force } => cmd_init(&ui, &path, force),
         Command::Whoami { archive } => cmd_whoami(&archive),
+        Command::Cache { action, cache_dir } => {
+            use crate::services::cache;
+            let dir = cache_dir.unwrap_or_else(cache::Cache::default_dir);
+            match action {
+                CacheAction::Ls => {
+                    let entries = cache::list(&dir);
+                    for (key, bytes, age) in &entries {
+                        println!("{key}  {bytes:>10} bytes  {:>8}s old", age.as_secs());
+                    }
+                    ui.info(&format!(
+                        "{} cached responses in {}",
+                        entries.len(),
+                        dir.display()
+                    ));
+                    EXIT_OK
+                }
+                CacheAction::Prune { older_than } => {
+                    match crate::validate::parse_duration(&older_than) {
+                        Some(age) => {
+                            ui.info(&format!(
+                                "removed {} cached responses from {}",
+                                cache::prune(&dir, age),
+                                dir.display()
+                            ));
+                            EXIT_OK
+                        }
+                        None => {
+                            eprintln!(
+                                "error: --older-than {older_than}: not a duration (90s, 30m, 12h)"
+                            );
+                            EXIT_INVALID
+                        }
+                    }
+                }
+            }
+        }
         Command::Diff {
             old,
             new,

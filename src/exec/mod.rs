@@ -151,6 +151,7 @@ struct Done {
     id: StepId,
     result: Result<local::LocalResult, StepError>,
     requests: u64,
+    cache_hits: u64,
     elapsed: Duration,
 }
 
@@ -256,14 +257,15 @@ where
                 if step.op.is_remote() {
                     let r =
                         remote::run(&step.name, &step.op, &inputs, &ctx, &services, &obs2).await;
-                    let (result, requests) = match r {
-                        Ok(r) => (Ok(r.local), r.requests),
-                        Err(e) => (Err(e), 0),
+                    let (result, requests, cache_hits) = match r {
+                        Ok(r) => (Ok(r.local), r.requests, r.cache_hits),
+                        Err(e) => (Err(e), 0, 0),
                     };
                     return Done {
                         id: i,
                         result,
                         requests,
+                        cache_hits,
                         elapsed: start.elapsed(),
                     };
                 }
@@ -277,6 +279,7 @@ where
                     id: i,
                     result,
                     requests: 0,
+                    cache_hits: 0,
                     elapsed: start.elapsed(),
                 }
             });
@@ -309,6 +312,7 @@ where
         let r = &mut reports[d.id];
         r.duration_ms = d.elapsed.as_millis() as u64;
         r.requests = d.requests;
+        r.cache_hits = d.cache_hits;
         let ok = match d.result {
             Ok(res) => {
                 r.rows_out = Some(res.table.num_rows());

@@ -28,6 +28,7 @@ pub struct Services {
 pub struct RemoteResult {
     pub local: LocalResult,
     pub requests: u64,
+    pub cache_hits: u64,
 }
 
 /// Run a remote step.
@@ -72,6 +73,7 @@ async fn download_plan(
         return Ok(RemoteResult {
             local: LocalResult::from_table(Table::empty()),
             requests: 0,
+            cache_hits: 0,
         });
     }
     let base = if services.base_url.is_empty() {
@@ -99,7 +101,11 @@ async fn download_plan(
         "{} files; {dropped} duplicate product rows dropped",
         products.num_rows() - dropped
     ));
-    Ok(RemoteResult { local, requests })
+    Ok(RemoteResult {
+        local,
+        requests,
+        cache_hits: 0,
+    })
 }
 
 /// A missions-API search: conditions rendered, lists comma-joined and
@@ -164,6 +170,7 @@ async fn missions(
     Ok(RemoteResult {
         local: LocalResult::from_table(found.table),
         requests: found.requests,
+        cache_hits: 0,
     })
 }
 
@@ -296,7 +303,11 @@ async fn resolve(
             .notes
             .push(format!("warning: unresolved: {}", missing.join(", ")));
     }
-    Ok(RemoteResult { local, requests })
+    Ok(RemoteResult {
+        local,
+        requests,
+        cache_hits: 0,
+    })
 }
 
 /// One request of a fan-out: its batch of driving rows, if any.
@@ -342,6 +353,7 @@ async fn mashup(
     };
     let total_parts = parts.len();
     let requests = Arc::new(AtomicU64::new(0));
+    let hits = Arc::new(AtomicU64::new(0));
     let rows_done = Arc::new(AtomicU64::new(0));
     let mut set: JoinSet<Result<(usize, Table), StepError>> = JoinSet::new();
     for part in parts {
@@ -363,6 +375,7 @@ async fn mashup(
             obs.clone(),
             name.to_string(),
         );
+        let hits = hits.clone();
         // Server-side cross-match: the batch itself is the request's `data`.
         let data = if op.upload {
             part.rows.as_ref().map(upload_json)
@@ -374,6 +387,7 @@ async fn mashup(
                 .invoke(&service, params, data, deadline)
                 .await
                 .map_err(|e| StepError::Service(e.to_string()))?;
+            hits.fetch_add(fetched.cache_hits, Ordering::Relaxed);
             let n = requests.fetch_add(fetched.requests, Ordering::Relaxed) + fetched.requests;
             let rows = rows_done.fetch_add(fetched.table.num_rows() as u64, Ordering::Relaxed)
                 + fetched.table.num_rows() as u64;
@@ -429,6 +443,7 @@ async fn mashup(
     Ok(RemoteResult {
         local,
         requests: requests.load(Ordering::Relaxed),
+        cache_hits: hits.load(Ordering::Relaxed),
     })
 }
 

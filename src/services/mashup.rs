@@ -33,6 +33,10 @@ pub enum MashupError {
         #[source]
         source: HttpError,
     },
+    #[error(
+        "--offline: no cached response for this {service} request; run once online (or without --offline) first"
+    )]
+    NotCached { service: String },
     #[error("MAST {service} sent a response that is not a Mashup JSON envelope: {detail}")]
     Malformed { service: String, detail: String },
     #[error(
@@ -77,6 +81,8 @@ pub struct Fetched {
     pub pages: u64,
     /// Canonical key of the request (page 1), for caches and lock files.
     pub key: String,
+    /// Pages answered from the response cache.
+    pub cache_hits: u64,
 }
 
 /// A Mashup client sharing the polite HTTP layer.
@@ -84,11 +90,22 @@ pub struct Fetched {
 pub struct Mashup {
     http: Arc<Http>,
     config: MashupConfig,
+    cache: Option<super::cache::Cache>,
 }
 
 impl Mashup {
     pub fn new(http: Arc<Http>, config: MashupConfig) -> Self {
-        Self { http, config }
+        Self {
+            http,
+            config,
+            cache: None,
+        }
+    }
+
+    /// Answer from (and fill) a response cache.
+    pub fn with_cache(mut self, cache: super::cache::Cache) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     pub fn config(&self) -> &MashupConfig {
@@ -110,6 +127,7 @@ impl Mashup {
             &serde_json::json!({"service": service, "params": params, "data": data}),
         );
         let mut requests = 0u64;
+        let mut cache_hits = 0u64;
         let mut page = 1u64;
         let mut fields: Vec<crate::wire::Field> = Vec::new();
         let mut rows: Vec<serde_json::Map<String, Value>> = Vec::new();
@@ -127,8 +145,41 @@ impl Mashup {
                 cache_breaker: Some(key[..32].to_string()),
                 ..MashupRequest::default()
             };
-            let (resp, n) = self.complete(&req, start, deadline).await?;
-            requests += n;
+            // Cached per page under the canonical key (no token, no nonce).
+            let page_key = request_key(
+                &self.config.invoke_url,
+                &serde_json::json!({"service": service, "params": params, "data": data, "page": page, "pagesize": self.config.pagesize}),
+            );
+            let cached = self
+                .cache
+                .as_ref()
+                .and_then(|c| c.get(&page_key))
+                .and_then(|b| serde_json::from_slice::<MashupResponse>(&b).ok());
+            let resp = match cached {
+                Some(r) => {
+                    cache_hits += 1;
+                    r
+                }
+                None if self
+                    .cache
+                    .as_ref()
+                    .is_some_and(|c| c.mode == super::cache::Mode::Offline) =>
+                {
+                    return Err(MashupError::NotCached {
+                        service: service.into(),
+                    });
+                }
+                None => {
+                    let (resp, n) = self.complete(&req, start, deadline).await?;
+                    requests += n;
+                    if let Some(c) = &self.cache {
+                        if let Ok(bytes) = serde_json::to_vec(&resp) {
+                            c.put(&page_key, &bytes);
+                        }
+                    }
+                    resp
+                }
+            };
             if fields.is_empty() {
                 fields = resp.fields.clone();
             }
@@ -159,6 +210,7 @@ impl Mashup {
             requests,
             pages: page,
             key,
+            cache_hits,
         })
     }
 

@@ -4,6 +4,7 @@
 //! Services depend on `table` (results are tables) and nothing above `exec`.
 
 pub mod auth;
+pub mod cache;
 pub mod caom;
 pub mod download;
 pub mod fetch;
