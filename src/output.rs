@@ -432,6 +432,10 @@ pub struct Lock {
 pub struct LockedStep {
     pub rows: usize,
     pub digest: String,
+    /// SHA-256 of the step's canonical Mashup request keys: tells "we asked
+    /// differently" (a param changed) from "MAST answered differently".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<String>,
 }
 
 /// The lock of a finished run.
@@ -447,6 +451,7 @@ pub fn lock_of(m: &Manifest, outcome: &Outcome, written: &[Written]) -> Lock {
             LockedStep {
                 rows: t.num_rows(),
                 digest,
+                requests: outcome.reports[i].requests_sha256.clone(),
             },
         );
     }
@@ -468,6 +473,16 @@ pub fn lock_differences(old: &Lock, new: &Lock) -> Vec<String> {
         out.push("the manifest changed since the lock was written".to_string());
     }
     for (name, s) in &new.steps {
+        if let (Some(o), Some(n)) = (
+            old.steps.get(name).and_then(|o| o.requests.as_ref()),
+            s.requests.as_ref(),
+        ) {
+            if o != n {
+                out.push(format!(
+                    "step `{name}`: sends different requests to MAST than when the lock was written (a param or an input changed)"
+                ));
+            }
+        }
         match old.steps.get(name) {
             None => out.push(format!("step `{name}` is not in the lock")),
             Some(o) if o.rows != s.rows => out.push(format!(

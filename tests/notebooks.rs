@@ -315,3 +315,63 @@ async fn offline_replay_from_the_response_cache() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("step `observations` failed: --offline: no cached response for this Mast.Caom.Filtered request"), "{err}");
 }
+
+/// The lock records what each remote step asked of MAST, so `--locked` tells
+/// a changed request (here a `--set` param; the manifest file is unchanged)
+/// from MAST answering the same request differently.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lock_names_steps_whose_requests_changed() {
+    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config::default())
+        .await
+        .unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let m = dir.path().join("large-downloads.yaml");
+    std::fs::copy(repo.join("manifests/examples/large-downloads.yaml"), &m).unwrap();
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("mastflow")
+            .unwrap()
+            .args(["run", "-q", "--no-cache", "--base-url", &base])
+            .args(extra)
+            .arg(&m)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap()
+    };
+    let first = tokio::task::block_in_place(|| run(&["--update-lock"]));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("mastflow.lock")).unwrap()).unwrap();
+    let steps = &lock["manifests"]["large-downloads"]["steps"];
+    let requests = steps["observations"]["requests"].as_str().unwrap();
+    assert_eq!(requests.len(), 64, "a SHA-256: {requests}");
+    assert_ne!(
+        steps["products"]["requests"],
+        steps["observations"]["requests"]
+    );
+    assert!(
+        steps["volume"].get("requests").is_none(),
+        "a local step asks nothing"
+    );
+    let same = tokio::task::block_in_place(|| run(&["--locked"]));
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let other = tokio::task::block_in_place(|| run(&["--locked", "--set", "program=2079"]));
+    assert_eq!(other.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.contains("step `observations`: sends different requests"),
+        "{err}"
+    );
+    assert!(!err.contains("manifest changed"), "{err}");
+    sandbox.shutdown().await;
+}

@@ -72,6 +72,9 @@ pub struct StepReport {
     pub rows_out: Option<usize>,
     pub requests: u64,
     pub cache_hits: u64,
+    /// SHA-256 of the canonical Mashup request keys (remote steps only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_sha256: Option<String>,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -152,6 +155,7 @@ struct Done {
     result: Result<local::LocalResult, StepError>,
     requests: u64,
     cache_hits: u64,
+    requests_sha256: Option<String>,
     elapsed: Duration,
 }
 
@@ -184,6 +188,7 @@ where
             rows_out: None,
             requests: 0,
             cache_hits: 0,
+            requests_sha256: None,
             duration_ms: 0,
             error: None,
             notes: Vec::new(),
@@ -257,15 +262,16 @@ where
                 if step.op.is_remote() {
                     let r =
                         remote::run(&step.name, &step.op, &inputs, &ctx, &services, &obs2).await;
-                    let (result, requests, cache_hits) = match r {
-                        Ok(r) => (Ok(r.local), r.requests, r.cache_hits),
-                        Err(e) => (Err(e), 0, 0),
+                    let (result, requests, cache_hits, requests_sha256) = match r {
+                        Ok(r) => (Ok(r.local), r.requests, r.cache_hits, r.requests_sha256),
+                        Err(e) => (Err(e), 0, 0, None),
                     };
                     return Done {
                         id: i,
                         result,
                         requests,
                         cache_hits,
+                        requests_sha256,
                         elapsed: start.elapsed(),
                     };
                 }
@@ -280,6 +286,7 @@ where
                     result,
                     requests: 0,
                     cache_hits: 0,
+                    requests_sha256: None,
                     elapsed: start.elapsed(),
                 }
             });
@@ -313,6 +320,7 @@ where
         r.duration_ms = d.elapsed.as_millis() as u64;
         r.requests = d.requests;
         r.cache_hits = d.cache_hits;
+        r.requests_sha256 = d.requests_sha256;
         let ok = match d.result {
             Ok(res) => {
                 r.rows_out = Some(res.table.num_rows());

@@ -29,6 +29,9 @@ pub struct RemoteResult {
     pub local: LocalResult,
     pub requests: u64,
     pub cache_hits: u64,
+    /// SHA-256 over the canonical keys of the Mashup requests, in batch
+    /// order: what was asked of MAST, independent of what it answered.
+    pub requests_sha256: Option<String>,
 }
 
 /// Run a remote step.
@@ -74,6 +77,7 @@ async fn download_plan(
             local: LocalResult::from_table(Table::empty()),
             requests: 0,
             cache_hits: 0,
+            requests_sha256: None,
         });
     }
     let base = if services.base_url.is_empty() {
@@ -105,6 +109,7 @@ async fn download_plan(
         local,
         requests,
         cache_hits: 0,
+        requests_sha256: None,
     })
 }
 
@@ -171,6 +176,7 @@ async fn missions(
         local: LocalResult::from_table(found.table),
         requests: found.requests,
         cache_hits: 0,
+        requests_sha256: None,
     })
 }
 
@@ -307,6 +313,7 @@ async fn resolve(
         local,
         requests,
         cache_hits: 0,
+        requests_sha256: None,
     })
 }
 
@@ -355,7 +362,7 @@ async fn mashup(
     let requests = Arc::new(AtomicU64::new(0));
     let hits = Arc::new(AtomicU64::new(0));
     let rows_done = Arc::new(AtomicU64::new(0));
-    let mut set: JoinSet<Result<(usize, Table), StepError>> = JoinSet::new();
+    let mut set: JoinSet<Result<(usize, Table, String), StepError>> = JoinSet::new();
     for part in parts {
         let part_ctx = part_context(ctx, part.rows.as_ref());
         let params = match (&op.caom, &op.si) {
@@ -388,6 +395,7 @@ async fn mashup(
                 .await
                 .map_err(|e| StepError::Service(e.to_string()))?;
             hits.fetch_add(fetched.cache_hits, Ordering::Relaxed);
+            let key = fetched.key.clone();
             let n = requests.fetch_add(fetched.requests, Ordering::Relaxed) + fetched.requests;
             let rows = rows_done.fetch_add(fetched.table.num_rows() as u64, Ordering::Relaxed)
                 + fetched.table.num_rows() as u64;
@@ -396,10 +404,10 @@ async fn mashup(
             if let Some(batch) = &part.rows {
                 add_carried(&mut t, batch, &carry)?;
             }
-            Ok((part.index, t))
+            Ok((part.index, t, key))
         });
     }
-    let mut results: Vec<(usize, Table)> = Vec::with_capacity(total_parts);
+    let mut results: Vec<(usize, Table, String)> = Vec::with_capacity(total_parts);
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(Ok(r)) => results.push(r),
@@ -410,8 +418,10 @@ async fn mashup(
             Err(e) => return Err(StepError::Internal(format!("request task failed: {e}"))),
         }
     }
-    results.sort_by_key(|(i, _)| *i);
-    let tables: Vec<&Table> = results.iter().map(|(_, t)| t).collect();
+    results.sort_by_key(|(i, _, _)| *i);
+    let keys: Vec<&str> = results.iter().map(|(_, _, k)| k.as_str()).collect();
+    let requests_sha256 = Some(crate::util::sha256_hex(keys.join("\n").as_bytes()));
+    let tables: Vec<&Table> = results.iter().map(|(_, t, _)| t).collect();
     let table = if tables.is_empty() {
         Table::empty()
     } else {
@@ -444,6 +454,7 @@ async fn mashup(
         local,
         requests: requests.load(Ordering::Relaxed),
         cache_hits: hits.load(Ordering::Relaxed),
+        requests_sha256,
     })
 }
 
