@@ -375,3 +375,85 @@ async fn the_lock_names_steps_whose_requests_changed() {
     assert!(!err.contains("manifest changed"), "{err}");
     sandbox.shutdown().await;
 }
+
+/// MAST changes under an unchanged manifest: a new observation appears in
+/// program 1073. `--locked` says the same request got a different answer
+/// (not that we asked differently), and `diff` names the new observation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_observation_in_mast_fails_locked_and_shows_in_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "obsid,obs_id,obs_collection,instrument_name,proposal_id,s_ra,s_dec,calib_level,dataRights\n";
+    let row = |obsid: u64, obs_id: &str| {
+        format!("{obsid},{obs_id},JWST,NIRCAM/IMAGE,1073,53.16,-27.78,3,PUBLIC\n")
+    };
+    let before = format!(
+        "{header}{}{}",
+        row(90000001, "jw01073-o001_t001_nircam_clear-f090w"),
+        row(90000002, "jw01073-o002_t001_nircam_clear-f090w")
+    );
+    let after = format!(
+        "{before}{}",
+        row(90000003, "jw01073-o003_t001_nircam_clear-f090w")
+    );
+    let serve = |name: &str, csv: &str| {
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("observations.csv"), csv).unwrap();
+        mastflow::sandbox::start(mastflow::sandbox::Config {
+            data_dir: Some(data),
+            ..Default::default()
+        })
+    };
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let m = dir.path().join("large-downloads.yaml");
+    std::fs::copy(repo.join("manifests/examples/large-downloads.yaml"), &m).unwrap();
+    let run = |base: &str, out: &str, flag: &str| {
+        Command::cargo_bin("mastflow")
+            .unwrap()
+            .args(["run", "-q", "--no-cache", "--base-url", base, flag])
+            .arg(&m)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let old = serve("before", &before).await.unwrap();
+    let o = tokio::task::block_in_place(|| run(&old.base_url, "before-out", "--update-lock"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    old.shutdown().await;
+    let new = serve("after", &after).await.unwrap();
+    let o = tokio::task::block_in_place(|| run(&new.base_url, "after-out", "--locked"));
+    new.shutdown().await;
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("step `observations`: 3 rows, the lock has 2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("output `observations.ecsv` differs from the lock"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("step `observations`: sends different requests"),
+        "{err}"
+    );
+    assert!(!err.contains("manifest changed"), "{err}");
+    let d = Command::cargo_bin("mastflow")
+        .unwrap()
+        .arg("diff")
+        .arg(dir.path().join("before-out"))
+        .arg(dir.path().join("after-out"))
+        .output()
+        .unwrap();
+    assert_eq!(d.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&d.stdout);
+    assert!(
+        text.contains("jw01073-o003_t001_nircam_clear-f090w"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("jw01073-o001_t001_nircam_clear-f090w"),
+        "{text}"
+    );
+}

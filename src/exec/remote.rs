@@ -395,7 +395,7 @@ async fn mashup(
                 .await
                 .map_err(|e| StepError::Service(e.to_string()))?;
             hits.fetch_add(fetched.cache_hits, Ordering::Relaxed);
-            let key = fetched.key.clone();
+            let key = fetched.ask.clone();
             let n = requests.fetch_add(fetched.requests, Ordering::Relaxed) + fetched.requests;
             let rows = rows_done.fetch_add(fetched.table.num_rows() as u64, Ordering::Relaxed)
                 + fetched.table.num_rows() as u64;

@@ -48,6 +48,13 @@ pub fn request_key(url: &str, request: &Value) -> String {
     crate::util::sha256_hex(canonical_json(&v).as_bytes())
 }
 
+/// The identity of what is asked, whatever the host: SHA-256 of the
+/// canonical JSON of the request alone. Lock files use it, so a run against
+/// a mirror or the sandbox on another port asks "the same" question.
+pub fn ask_key(request: &Value) -> String {
+    crate::util::sha256_hex(canonical_json(request).as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! [`crate::table::normalize`].
 
 use super::http::{Http, HttpError, Request};
-use super::key::request_key;
+use super::key::{ask_key, request_key};
 use crate::table::column::ColumnBuilder;
 use crate::table::normalize::{declared_type, json_cell};
 use crate::table::{Column, DataType, Table};
@@ -79,8 +79,10 @@ pub struct Fetched {
     /// HTTP requests sent (pages, polls and retries).
     pub requests: u64,
     pub pages: u64,
-    /// Canonical key of the request (page 1), for caches and lock files.
+    /// Canonical key of the request (URL included), for caches.
     pub key: String,
+    /// The request's identity without the host, for lock files.
+    pub ask: String,
     /// Pages answered from the response cache.
     pub cache_hits: u64,
 }
@@ -122,10 +124,9 @@ impl Mashup {
         deadline: Duration,
     ) -> Result<Fetched, MashupError> {
         let start = Instant::now();
-        let key = request_key(
-            &self.config.invoke_url,
-            &serde_json::json!({"service": service, "params": params, "data": data}),
-        );
+        let request = serde_json::json!({"service": service, "params": params, "data": data});
+        let key = request_key(&self.config.invoke_url, &request);
+        let ask = ask_key(&request);
         let mut requests = 0u64;
         let mut cache_hits = 0u64;
         let mut page = 1u64;
@@ -210,6 +211,7 @@ impl Mashup {
             requests,
             pages: page,
             key,
+            ask,
             cache_hits,
         })
     }
