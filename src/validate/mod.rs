@@ -129,6 +129,21 @@ struct ColRef {
     at_key: bool,
 }
 
+impl ColRef {
+    /// One reference per entry of a list of column names found at `list`.
+    fn list(names: &[String], list: &[Seg]) -> Vec<ColRef> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ColRef {
+                name: c.clone(),
+                path: vec_with(list, Seg::Index(i)),
+                at_key: false,
+            })
+            .collect()
+    }
+}
+
 impl<'a> Validator<'a> {
     fn span_key(&self, path: &[Seg]) -> Span {
         self.loaded.spans.key(path)
@@ -431,13 +446,7 @@ impl<'a> Validator<'a> {
             }
             RawStep::Select(s) | RawStep::Drop(s) => {
                 let from_id = from(self, "from", &s.from, &mut inputs);
-                for (i, c) in s.columns.iter().enumerate() {
-                    colrefs.push(ColRef {
-                        name: c.clone(),
-                        path: vec_with(&at("columns"), Seg::Index(i)),
-                        at_key: false,
-                    });
-                }
+                colrefs.extend(ColRef::list(&s.columns, &at("columns")));
                 if matches!(rs, RawStep::Select(_)) {
                     Op::Select {
                         from: from_id,
@@ -576,13 +585,7 @@ impl<'a> Validator<'a> {
             }
             RawStep::Unique(u) => {
                 let from_id = from(self, "from", &u.from, &mut inputs);
-                for (i, c) in u.keys.iter().enumerate() {
-                    colrefs.push(ColRef {
-                        name: c.clone(),
-                        path: vec_with(&at("keys"), Seg::Index(i)),
-                        at_key: false,
-                    });
-                }
+                colrefs.extend(ColRef::list(&u.keys, &at("keys")));
                 let keep = if u.keep == Some(raw::KeepSpec::Last) {
                     Keep::Last
                 } else {
@@ -660,13 +663,7 @@ impl<'a> Validator<'a> {
             }
             RawStep::Group(g) => {
                 let from_id = from(self, "from", &g.from, &mut inputs);
-                for (i, c) in g.by.iter().enumerate() {
-                    colrefs.push(ColRef {
-                        name: c.clone(),
-                        path: vec_with(&at("by"), Seg::Index(i)),
-                        at_key: false,
-                    });
-                }
+                colrefs.extend(ColRef::list(&g.by, &at("by")));
                 let mut aggs = Vec::new();
                 for (out, f) in &g.aggregates {
                     let p = vec_with(&at("aggregates"), k(out));
@@ -1174,13 +1171,7 @@ impl<'a> Validator<'a> {
                 );
             }
         }
-        for (i, c) in a.not_null.iter().enumerate() {
-            colrefs.push(ColRef {
-                name: c.clone(),
-                path: vec_with(&at("not_null"), Seg::Index(i)),
-                at_key: false,
-            });
-        }
+        colrefs.extend(ColRef::list(&a.not_null, &at("not_null")));
         let mut unique = Vec::new();
         for (i, u) in a.unique.iter().enumerate() {
             let cols: Vec<String> = match u {
@@ -1854,13 +1845,7 @@ impl<'a> Validator<'a> {
                 .help("add `for_each: STEP`, whose row the columns come from"),
             );
         }
-        for (i, c) in carry.iter().enumerate() {
-            colrefs.push(ColRef {
-                name: c.clone(),
-                path: vec_with(&at("carry"), Seg::Index(i)),
-                at_key: false,
-            });
-        }
+        colrefs.extend(ColRef::list(carry, &at("carry")));
     }
 
     fn deadline(&mut self, d: Option<&str>, path: &[Seg]) -> std::time::Duration {
