@@ -482,6 +482,23 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             m.conditions.len(),
             if m.position.is_some() { ", cone" } else { "" }
         ),
+        Op::Tap(t) => {
+            let mode = match t.mode {
+                crate::services::tap::Mode::Sync => "sync",
+                crate::services::tap::Mode::Async => "async",
+                crate::services::tap::Mode::Auto => "sync, async on timeout",
+            };
+            let paging = match (t.overflow, &t.page_by) {
+                (crate::validate::Overflow::Page, Some(k)) => {
+                    format!(", paged by {k} in pages of {}", t.page_size)
+                }
+                (crate::validate::Overflow::Page, None) => {
+                    format!(", paged with OFFSET in pages of {}", t.page_size)
+                }
+                _ => String::new(),
+            };
+            format!("ADQL query to TAP {} ({mode}{paging})", t.service.name())
+        }
         Op::Resolve { from, column, .. } => format!(
             "resolve names in {}.{column} (Mast.Name.Lookup)",
             name(from)

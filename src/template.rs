@@ -114,22 +114,21 @@ fn split_ref(v: &str) -> Reference {
 }
 
 fn expression_segments(src: &str) -> Vec<&str> {
+    let mut out = expression_segments_of(src, "{{", "}}");
+    out.extend(expression_segments_of(src, "{%", "%}"));
+    out
+}
+
+/// The texts between `open` and `close` (e.g. `{{` and `}}`).
+fn expression_segments_of<'a>(src: &'a str, open: &str, close: &str) -> Vec<&'a str> {
     let mut out = Vec::new();
     let mut rest = src;
-    while let Some(i) = rest.find(['{']) {
-        let after = &rest[i..];
-        let close = if after.starts_with("{{") {
-            "}}"
-        } else if after.starts_with("{%") {
-            "%}"
-        } else {
-            rest = &after[1..];
-            continue;
-        };
-        match after[2..].find(close) {
+    while let Some(i) = rest.find(open) {
+        let after = &rest[i + open.len()..];
+        match after.find(close) {
             Some(j) => {
-                out.push(&after[2..2 + j]);
-                rest = &after[2 + j + 2..];
+                out.push(&after[..j]);
+                rest = &after[j + close.len()..];
             }
             None => break,
         }
@@ -138,6 +137,119 @@ fn expression_segments(src: &str) -> Vec<&str> {
 }
 
 static ENGINE: LazyLock<minijinja::Environment<'static>> = LazyLock::new(environment);
+
+/// The engine of ADQL templates: a spliced value must come out of a quoting
+/// filter (`adql_string`, `adql_number`, `adql_list`, `adql_ident`), whose
+/// results are marked safe; anything else fails the render, so no value can
+/// change a query's structure. `safe` is refused here.
+static ADQL_ENGINE: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
+    let mut env = environment();
+    env.add_filter("safe", |_: JValue| -> Result<JValue, minijinja::Error> {
+        Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            "`safe` is not allowed in ADQL; use a quoting filter",
+        ))
+    });
+    env.set_formatter(|out, _state, value| {
+        if value.is_safe() {
+            write!(out, "{value}").map_err(|_| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed")
+            })
+        } else {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "the value `{value}` is spliced into ADQL without a quoting filter (adql_string, adql_number, adql_list, adql_ident)"
+                ),
+            ))
+        }
+    });
+    env
+});
+
+/// The `{{ ... }}` splices of an ADQL template that do not end in a quoting
+/// filter, as written (without the braces).
+pub fn unquoted_adql_splices(src: &str) -> Vec<String> {
+    expression_segments_of(src, "{{", "}}")
+        .into_iter()
+        .filter(|seg| quoting_filter(seg).is_none())
+        .map(|seg| seg.trim().trim_matches('-').trim().to_string())
+        .collect()
+}
+
+/// The `{{ ... }}` splices of an ADQL template written inside quotes
+/// (`'{{ x | adql_string }}'`): quoting filters make the whole literal.
+pub fn enclosed_adql_splices(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("{{") {
+        let after = &rest[i + 2..];
+        let Some(j) = after.find("}}") else { break };
+        let before_quote = rest[..i].ends_with(['\'', '"']);
+        let after_quote = after[j + 2..].starts_with(['\'', '"']);
+        if before_quote && after_quote {
+            out.push(after[..j].trim().trim_matches('-').trim().to_string());
+        }
+        rest = &after[j + 2..];
+    }
+    out
+}
+
+/// The ADQL template with each splice replaced by a literal of the kind its
+/// quoting filter yields (`0`, `(0)`, an identifier), for analysis before
+/// any value is known. `None` when it has `{% ... %}` blocks.
+pub fn adql_placeholders(src: &str) -> Option<String> {
+    if src.contains("{%") {
+        return None;
+    }
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after.find("}}")?;
+        out.push_str(match quoting_filter(&after[..j]) {
+            Some("adql_list") => "(0)",
+            Some("adql_ident") => "mastflow_placeholder",
+            Some("adql_string") => "'x'",
+            _ => "0",
+        });
+        rest = &after[j + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The quoting filter an expression ends in, if it does.
+fn quoting_filter(expr: &str) -> Option<&'static str> {
+    let e = expr.trim().trim_matches('-').trim();
+    let (mut depth, mut quote, mut last_pipe) = (0i32, None::<char>, None);
+    for (i, c) in e.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            (None, '|') if depth == 0 => last_pipe = Some(i),
+            _ => {}
+        }
+    }
+    let at = last_pipe?;
+    let filter: String = e[at + 1..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    let rest = e[at + 1..].trim_start()[filter.len()..].trim();
+    if !(rest.is_empty() || rest.starts_with('(')) {
+        return None;
+    }
+    crate::table::expr::ADQL_QUOTING_FILTERS
+        .iter()
+        .copied()
+        .find(|f| *f == filter)
+}
 
 /// Variables visible to templates and expressions.
 #[derive(Debug, Clone, Default)]
@@ -182,13 +294,28 @@ impl Context {
         if !is_template(src) {
             return Ok(src.to_string());
         }
-        let ctx = JValue::from(
+        ENGINE
+            .render_str(src, self.jinja_vars())
+            .map_err(|e| describe(&e))
+    }
+
+    /// Render an ADQL template: every splice must go through a quoting filter.
+    pub fn render_adql(&self, src: &str) -> Result<String, String> {
+        if !is_template(src) {
+            return Ok(src.to_string());
+        }
+        ADQL_ENGINE
+            .render_str(src, self.jinja_vars())
+            .map_err(|e| describe(&e))
+    }
+
+    fn jinja_vars(&self) -> JValue {
+        JValue::from(
             self.vars
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
-        );
-        ENGINE.render_str(src, ctx).map_err(|e| describe(&e))
+        )
     }
 }
 
@@ -271,6 +398,79 @@ mod tests {
         let refs = references("{{ steps.keywords.columns.filename.split('_') }}").unwrap();
         assert!(refs.contains(&r("steps", Some("keywords"))), "{refs:?}");
         assert!(references("{{ unclosed").is_err());
+    }
+
+    #[test]
+    fn adql_splices_must_be_quoted() {
+        assert_eq!(
+            unquoted_adql_splices(
+                "WHERE a = {{ params.a | adql_string }} AND b IN {{ steps.x.columns.b|adql_list }} \
+                 AND c > {{ params.c }} AND d = {{ params.d | adql_string | lower }} \
+                 AND e = {{- params.e | adql_number -}} AND f = {{ params.f | safe }} \
+                 AND g = {{ params.g | replace('|', 'x') | adql_string }}"
+            ),
+            vec![
+                "params.c",
+                "params.d | adql_string | lower",
+                "params.f | safe"
+            ]
+        );
+        assert!(unquoted_adql_splices("SELECT '{{' FROM t").is_empty());
+        assert_eq!(
+            enclosed_adql_splices(
+                "a = '{{ x | adql_string }}' AND b = {{ y | adql_string }} AND c = \"{{z}}\""
+            ),
+            vec!["x | adql_string", "z"]
+        );
+        assert_eq!(
+            adql_placeholders(
+                "SELECT {{ params.c | adql_ident }} FROM t WHERE a IN {{ params.l | adql_list }} AND b = {{ params.b | adql_string }} AND n > {{ params.n | adql_number }}"
+            )
+            .unwrap(),
+            "SELECT mastflow_placeholder FROM t WHERE a IN (0) AND b = 'x' AND n > 0"
+        );
+        assert_eq!(adql_placeholders("{% if x %}a{% endif %}"), None);
+    }
+
+    #[test]
+    fn an_injection_attempt_stays_a_literal() {
+        let attack = "x' OR 1=1 --";
+        let ctx = Context::new(
+            minijinja::context! { t => attack, n => 3 },
+            JValue::from(()),
+        );
+        let q = ctx
+            .render_adql(
+                "SELECT * FROM ivoa.obscore WHERE target_name = {{ params.t | adql_string }}",
+            )
+            .unwrap();
+        assert_eq!(
+            q,
+            "SELECT * FROM ivoa.obscore WHERE target_name = 'x'' OR 1=1 --'"
+        );
+        // The quoted literal parses back as one string comparison.
+        let parsed =
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, &q)
+                .unwrap();
+        assert_eq!(parsed[0].to_string(), q);
+        // A value without a quoting filter, or marked `safe`, never reaches the query.
+        for bad in [
+            "{{ params.t }}",
+            "{{ params.t | safe }}",
+            "{{ params.t | lower }}",
+        ] {
+            let e = ctx
+                .render_adql(&format!("SELECT * FROM t WHERE a = {bad}"))
+                .unwrap_err();
+            assert!(
+                e.contains("quoting filter") || e.contains("not allowed"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(
+            ctx.render_adql("TOP {{ params.n | adql_number }}").unwrap(),
+            "TOP 3"
+        );
     }
 
     #[test]

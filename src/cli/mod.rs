@@ -23,6 +23,9 @@ pub const EXIT_INVALID: i32 = 2;
 pub const EXIT_CHANGED: i32 = 3;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
+/// The journal of async TAP jobs in the output directory.
+pub const JOURNAL_FILE: &str = "run.jobs.json";
+
 /// MAST, unless the flag, the environment or the manifest say otherwise.
 pub const DEFAULT_MAST_URL: &str = "https://mast.stsci.edu";
 
@@ -341,20 +344,27 @@ impl ArchiveArgs {
         ))
     }
 
-    /// The archive clients for a run.
-    fn services(&self) -> Result<exec::Services, String> {
-        use crate::services::mashup;
+    /// The archive clients for a run writing into `out` (where async TAP
+    /// jobs are journalled).
+    fn services(&self, out: &Path) -> Result<exec::Services, String> {
+        use crate::services::{mashup, tap};
         let http = self.http()?;
         let mut client =
             mashup::Mashup::new(http.clone(), mashup::MashupConfig::for_base(self.base()));
+        let mut tap_client = tap::Tap::new(http.clone());
         if let Some(cache) = self.cache()? {
-            client = client.with_cache(cache);
+            client = client.with_cache(cache.clone());
+            tap_client = tap_client.with_cache(cache);
         }
         Ok(exec::Services {
             base_url: self.base().to_string(),
             http: Some(http.clone()),
             mashup: Some(client),
             missions: Some(crate::services::missions::Missions::new(http, self.base())),
+            tap: Some(tap_client),
+            journal: Some(Arc::new(tap::journal::Journal::open(
+                &out.join(JOURNAL_FILE),
+            ))),
         })
     }
 }
@@ -1156,7 +1166,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     } else {
         None
     };
-    let services = match archive.services() {
+    let services = match archive.services(&args.out) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {e}");

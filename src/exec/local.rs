@@ -63,7 +63,11 @@ pub fn run(
     };
     Ok(match op {
         Op::Table(TableOp::Static { table, .. }) => LocalResult::shared(table.clone()),
-        Op::Mashup(_) | Op::Resolve { .. } | Op::Missions(_) | Op::DownloadPlan { .. } => {
+        Op::Mashup(_)
+        | Op::Resolve { .. }
+        | Op::Missions(_)
+        | Op::Tap(_)
+        | Op::DownloadPlan { .. } => {
             return Err(StepError::Internal("a remote step was run locally".into()));
         }
         Op::Table(TableOp::Invalid) => {

@@ -10,6 +10,7 @@
 
 pub mod local;
 pub mod remote;
+mod tap;
 
 pub use remote::Services;
 
@@ -80,6 +81,10 @@ pub struct StepReport {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Async TAP jobs: those that answered, or, for a step that did not
+    /// finish, those left running for the next run to resume.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<String>,
 }
 
 /// Progress events; the CLI renders them (bars, lines or JSON).
@@ -156,6 +161,7 @@ struct Done {
     requests: u64,
     cache_hits: u64,
     requests_sha256: Option<String>,
+    jobs: Vec<String>,
     elapsed: Duration,
 }
 
@@ -192,6 +198,7 @@ where
             duration_ms: 0,
             error: None,
             notes: Vec::new(),
+            jobs: Vec::new(),
         })
         .collect();
     let mut tables: Vec<Option<Arc<Table>>> = vec![None; n];
@@ -262,9 +269,15 @@ where
                 if step.op.is_remote() {
                     let r =
                         remote::run(&step.name, &step.op, &inputs, &ctx, &services, &obs2).await;
-                    let (result, requests, cache_hits, requests_sha256) = match r {
-                        Ok(r) => (Ok(r.local), r.requests, r.cache_hits, r.requests_sha256),
-                        Err(e) => (Err(e), 0, 0, None),
+                    let (result, requests, cache_hits, requests_sha256, jobs) = match r {
+                        Ok(r) => (
+                            Ok(r.local),
+                            r.requests,
+                            r.cache_hits,
+                            r.requests_sha256,
+                            r.jobs,
+                        ),
+                        Err(e) => (Err(e), 0, 0, None, Vec::new()),
                     };
                     return Done {
                         id: i,
@@ -272,6 +285,7 @@ where
                         requests,
                         cache_hits,
                         requests_sha256,
+                        jobs,
                         elapsed: start.elapsed(),
                     };
                 }
@@ -287,6 +301,7 @@ where
                     requests: 0,
                     cache_hits: 0,
                     requests_sha256: None,
+                    jobs: Vec::new(),
                     elapsed: start.elapsed(),
                 }
             });
@@ -321,6 +336,7 @@ where
         r.requests = d.requests;
         r.cache_hits = d.cache_hits;
         r.requests_sha256 = d.requests_sha256;
+        r.jobs = d.jobs;
         let ok = match d.result {
             Ok(res) => {
                 r.rows_out = Some(res.table.num_rows());
@@ -385,9 +401,31 @@ where
             }
         });
     }
+    note_unfinished_jobs(&mut reports, &services);
     Outcome {
         reports,
         tables,
         interrupted,
+    }
+}
+
+/// Steps that did not finish but left async TAP jobs in the journal: the run
+/// record names the jobs the next run will resume.
+fn note_unfinished_jobs(reports: &mut [StepReport], services: &Services) {
+    let Some(journal) = &services.journal else {
+        return;
+    };
+    for (slot, entry) in journal.entries() {
+        let step = slot.split('#').next().unwrap_or(&slot);
+        if let Some(r) = reports
+            .iter_mut()
+            .find(|r| r.name == step && r.status != Status::Succeeded)
+        {
+            r.jobs.push(entry.job.clone());
+            r.notes.push(format!(
+                "async job {} left running; the next run resumes it",
+                entry.job
+            ));
+        }
     }
 }

@@ -22,6 +22,9 @@ pub struct Services {
     pub http: Option<Arc<crate::services::http::Http>>,
     pub mashup: Option<Mashup>,
     pub missions: Option<crate::services::missions::Missions>,
+    pub tap: Option<crate::services::tap::Tap>,
+    /// Where async TAP jobs are journalled (`<out>/run.jobs.json`).
+    pub journal: Option<Arc<crate::services::tap::journal::Journal>>,
 }
 
 /// What a remote step produced, with its request count.
@@ -32,6 +35,8 @@ pub struct RemoteResult {
     /// SHA-256 over the canonical keys of the Mashup requests, in batch
     /// order: what was asked of MAST, independent of what it answered.
     pub requests_sha256: Option<String>,
+    /// Async TAP jobs that answered.
+    pub jobs: Vec<String>,
 }
 
 /// Run a remote step.
@@ -49,6 +54,7 @@ pub async fn run(
             download_plan(name, *layout, *cloud, inputs, services, obs).await
         }
         Op::Missions(m) => missions(name, m, ctx, services, obs).await,
+        Op::Tap(t) => super::tap::run(name, t, ctx, services, obs).await,
         Op::Resolve {
             column,
             fail_unresolved,
@@ -78,13 +84,10 @@ async fn download_plan(
             requests: 0,
             cache_hits: 0,
             requests_sha256: None,
+            jobs: Vec::new(),
         });
     }
-    let base = if services.base_url.is_empty() {
-        "https://mast.stsci.edu"
-    } else {
-        services.base_url.as_str()
-    };
+    let base = mast_base(services);
     let mut plan =
         download::plan(products, base, layout).map_err(|e| StepError::Invalid(e.to_string()))?;
     download::add_observations(&mut plan, products)
@@ -110,6 +113,7 @@ async fn download_plan(
         requests,
         cache_hits: 0,
         requests_sha256: None,
+        jobs: Vec::new(),
     })
 }
 
@@ -177,6 +181,7 @@ async fn missions(
         requests: found.requests,
         cache_hits: 0,
         requests_sha256: None,
+        jobs: Vec::new(),
     })
 }
 
@@ -314,6 +319,7 @@ async fn resolve(
         requests,
         cache_hits: 0,
         requests_sha256: None,
+        jobs: Vec::new(),
     })
 }
 
@@ -455,6 +461,7 @@ async fn mashup(
         requests: requests.load(Ordering::Relaxed),
         cache_hits: hits.load(Ordering::Relaxed),
         requests_sha256,
+        jobs: Vec::new(),
     })
 }
 
@@ -703,6 +710,15 @@ fn count_table(t: Table, max: Option<u64>) -> Result<Table, StepError> {
         }
     }
     Ok(out)
+}
+
+/// The MAST base URL of a run (MAST itself when none is configured).
+pub(super) fn mast_base(services: &Services) -> &str {
+    if services.base_url.is_empty() {
+        "https://mast.stsci.edu"
+    } else {
+        services.base_url.as_str()
+    }
 }
 
 /// Render criterion values; a value that renders to a list is spliced in.

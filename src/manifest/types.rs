@@ -165,6 +165,9 @@ pub enum RawStep {
     /// on dataURI) with its local path, URL, cloud URI, size, access. Write
     /// it with an output of `kind: download_plan` (plan.json and scripts).
     DownloadPlan(DownloadPlanStep),
+    /// An ADQL query to a TAP service (MAST's `mast-caom`, or any TAP URL):
+    /// sync or async (UWS), overflow detected, optionally paged to completion.
+    Tap(TapStep),
 }
 
 impl RawStep {
@@ -195,6 +198,7 @@ impl RawStep {
             RawStep::Missions(_) => "missions",
             RawStep::Crossmatch(_) => "crossmatch",
             RawStep::DownloadPlan(_) => "download_plan",
+            RawStep::Tap(_) => "tap",
         }
     }
 
@@ -228,6 +232,7 @@ impl RawStep {
             RawStep::Missions(s) => c!(s),
             RawStep::Crossmatch(s) => c!(s),
             RawStep::DownloadPlan(s) => c!(s),
+            RawStep::Tap(s) => c!(s),
         }
     }
 }
@@ -1005,4 +1010,85 @@ pub struct DownloadPlanStep {
 pub enum LayoutSpec {
     Nested,
     Flat,
+}
+
+/// `tap` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TapStep {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// `mast-caom` (MAST's CAOM TAP service; also `mast-gaiadr3`, `mast-tic`,
+    /// `mast-ps1dr2`, `mast-hsc`, ... for the other MAST collections), or the
+    /// `https://` base URL of any TAP service (the parent of `/sync`).
+    pub service: String,
+    /// The ADQL query. Values are spliced in with templates that must end
+    /// in a quoting filter: `{{ params.name | adql_string }}`,
+    /// `{{ params.ra | adql_number }}`, `IN {{ steps.x.columns.obs_id | adql_list }}`,
+    /// `{{ params.column | adql_ident }}`.
+    pub query: String,
+    /// `sync`, `async` (UWS job; resumed after an interruption) or `auto`
+    /// (default: sync, switching to async when the sync request times out).
+    #[serde(default)]
+    pub mode: Option<TapMode>,
+    /// MAXREC: the most rows the service may return (default: the service's
+    /// own limit).
+    #[serde(default)]
+    pub maxrec: Option<u64>,
+    /// What a truncated result (QUERY_STATUS OVERFLOW) does: `error`
+    /// (default: fail the step), `warn` (keep the rows, warn) or `page`
+    /// (re-query page by page until complete).
+    #[serde(default)]
+    pub overflow: Option<OverflowPolicy>,
+    /// With `overflow: page`: page by this column (keyset: `ORDER BY col`,
+    /// `col > last`). It must be selected, unique and never null. Without it,
+    /// pages use the query's `ORDER BY` with `OFFSET`.
+    #[serde(default)]
+    pub page_by: Option<String>,
+    /// Rows per page with `overflow: page` (default 50000: MAST's TAP caps
+    /// a result near 100000 rows).
+    #[serde(default)]
+    pub page_size: Option<u64>,
+    /// A sync query slower than this is resubmitted as an async job (mode
+    /// `auto`) or fails (mode `sync`) (default `60s`, MAST's gateway timeout).
+    #[serde(default)]
+    pub sync_timeout: Option<String>,
+    /// Give up on an async job that has not finished after this long (default `1h`).
+    #[serde(default)]
+    pub deadline: Option<String>,
+    /// Result serialisation asked for: `binary2` (default; keeps null
+    /// strings), `tabledata`, `binary`, or `csv` (no overflow flag: mastflow
+    /// asks for one row more than MAXREC to detect truncation).
+    #[serde(default)]
+    pub format: Option<TapFormat>,
+}
+
+/// How a `tap` query is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TapMode {
+    Sync,
+    Async,
+    Auto,
+}
+
+/// What to do when a TAP result is truncated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OverflowPolicy {
+    Error,
+    Warn,
+    Page,
+}
+
+/// TAP `RESPONSEFORMAT`s mastflow reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TapFormat {
+    Binary2,
+    Tabledata,
+    Binary,
+    Csv,
 }

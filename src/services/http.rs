@@ -84,6 +84,10 @@ pub enum HttpError {
     },
     #[error("{url}: {message}")]
     Transport { url: String, message: String },
+    /// The request outlived its timeout (and was not retried: see
+    /// [`Request::give_up_on_timeout`]).
+    #[error("{url}: no answer within {}s", .after.as_secs())]
+    TimedOut { url: String, after: Duration },
     #[error("invalid URL `{0}`")]
     BadUrl(String),
 }
@@ -110,6 +114,14 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Send the MAST token (only happens if the host is a MAST host).
     pub auth: bool,
+    /// This request's timeout instead of the client's.
+    pub timeout: Option<Duration>,
+    /// Follow redirects (a 303, or a 301/302 after a POST, continues as a
+    /// GET without the body); otherwise the 3xx response is returned.
+    pub follow_redirects: bool,
+    /// A timeout or a 504 gateway timeout ends the attempts at once (a sync
+    /// TAP query that will time out again should go async instead).
+    pub give_up_on_timeout: bool,
 }
 
 impl Request {
@@ -121,6 +133,17 @@ impl Request {
             json: None,
             headers: Vec::new(),
             auth: false,
+            timeout: None,
+            follow_redirects: true,
+            give_up_on_timeout: false,
+        }
+    }
+
+    /// A DELETE of `url`.
+    pub fn delete(url: impl Into<String>) -> Self {
+        Self {
+            method: reqwest::Method::DELETE,
+            ..Self::get(url)
         }
     }
 
@@ -140,11 +163,8 @@ impl Request {
     pub fn post_form(url: impl Into<String>, form: Vec<(String, String)>) -> Self {
         Self {
             method: reqwest::Method::POST,
-            url: url.into(),
             form: Some(form),
-            json: None,
-            headers: Vec::new(),
-            auth: false,
+            ..Self::get(url)
         }
     }
 }
@@ -224,14 +244,17 @@ impl Http {
             .clone()
     }
 
-    /// Send with retries; follows up to 5 redirects, dropping the token when
-    /// a redirect leaves the MAST hosts.
+    /// Send with retries; follows up to 5 redirects (unless the request
+    /// says not to), dropping the token when a redirect leaves the MAST hosts.
+    /// A 303 (or a 301/302 answering a POST) continues as a body-less GET, as
+    /// browsers and HTTP clients do.
     pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
         let mut url =
             reqwest::Url::parse(&req.url).map_err(|_| HttpError::BadUrl(req.url.clone()))?;
+        let mut req = std::borrow::Cow::Borrowed(req);
         for _ in 0..=5 {
-            let resp = self.send_with_retries(req, &url).await?;
-            if (300..400).contains(&resp.status) {
+            let resp = self.send_with_retries(&req, &url).await?;
+            if req.follow_redirects && (300..400).contains(&resp.status) {
                 if let Some(loc) = resp
                     .headers
                     .get(reqwest::header::LOCATION)
@@ -240,6 +263,15 @@ impl Http {
                     url = url
                         .join(loc)
                         .map_err(|_| HttpError::BadUrl(loc.to_string()))?;
+                    let as_get = resp.status == 303
+                        || (matches!(resp.status, 301 | 302)
+                            && req.method == reqwest::Method::POST);
+                    if as_get && req.method != reqwest::Method::GET {
+                        let r = req.to_mut();
+                        r.method = reqwest::Method::GET;
+                        r.form = None;
+                        r.json = None;
+                    }
                     continue;
                 }
             }
@@ -270,10 +302,16 @@ impl Http {
                 Ok(_) => None,
                 Err(_) => None,
             };
-            let retry = match &outcome {
-                Ok(r) => retryable_status(r.status),
-                Err(e) => e.retryable,
-            };
+            let gave_up = req.give_up_on_timeout
+                && match &outcome {
+                    Ok(r) => r.status == 504,
+                    Err(e) => e.timed_out,
+                };
+            let retry = !gave_up
+                && match &outcome {
+                    Ok(r) => retryable_status(r.status),
+                    Err(e) => e.retryable,
+                };
             if !retry || attempt > self.config.retries {
                 return match outcome {
                     Ok(mut r) => {
@@ -288,6 +326,10 @@ impl Http {
                             Ok(r)
                         }
                     }
+                    Err(e) if e.timed_out => Err(HttpError::TimedOut {
+                        url: redact(url),
+                        after: req.timeout.unwrap_or(self.config.timeout),
+                    }),
                     Err(e) => Err(HttpError::Transport {
                         url: redact(url),
                         message: e.message,
@@ -400,6 +442,9 @@ impl Http {
 
     async fn once(&self, req: &Request, url: &reqwest::Url) -> Result<Response, Attempt> {
         let mut b = self.client.request(req.method.clone(), url.clone());
+        if let Some(t) = req.timeout {
+            b = b.timeout(t);
+        }
         for (k, v) in &req.headers {
             b = b.header(k, v);
         }
@@ -433,6 +478,7 @@ impl Http {
 struct Attempt {
     message: String,
     retryable: bool,
+    timed_out: bool,
 }
 
 impl From<reqwest::Error> for Attempt {
@@ -444,7 +490,11 @@ impl From<reqwest::Error> for Attempt {
         if let Some(u) = e.url() {
             message = message.replace(u.as_str(), &redact(u));
         }
-        Self { message, retryable }
+        Self {
+            message,
+            retryable,
+            timed_out: e.is_timeout(),
+        }
     }
 }
 

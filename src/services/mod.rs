@@ -12,3 +12,4 @@ pub mod http;
 pub mod key;
 pub mod mashup;
 pub mod missions;
+pub mod tap;

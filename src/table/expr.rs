@@ -28,7 +28,9 @@ pub fn environment<'s>() -> Environment<'s> {
     env.add_test("null", |v: JValue| v.is_undefined() || v.is_none());
     env.add_test("none", |v: JValue| v.is_undefined() || v.is_none());
     env.add_filter("adql_string", adql_string);
+    env.add_filter("adql_number", adql_number);
     env.add_filter("adql_list", adql_list);
+    env.add_filter("adql_ident", adql_ident);
     env.add_filter("id_list", id_list);
     env.add_filter("csv_list", id_list);
     env.add_function("hms_to_deg", |s: String| sexagesimal(&s, true));
@@ -47,24 +49,53 @@ pub fn environment<'s>() -> Environment<'s> {
 
 static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(environment);
 
+/// The filters that make a value safe to splice into ADQL (`tap` queries
+/// accept no other splice).
+pub const ADQL_QUOTING_FILTERS: &[&str] =
+    &["adql_string", "adql_number", "adql_list", "adql_ident"];
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
 /// `O'Brien` → `'O''Brien'`: a value safe to splice into ADQL as a string literal.
-pub fn adql_string(v: JValue) -> Result<String, Error> {
-    let s = scalar_text(&v)?;
+pub fn adql_string(v: JValue) -> Result<JValue, Error> {
+    Ok(JValue::from_safe_string(string_literal(&v)?))
+}
+
+fn string_literal(v: &JValue) -> Result<String, Error> {
+    let s = scalar_text(v)?;
     if s.contains('\0') {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "NUL character in ADQL string",
-        ));
+        return Err(invalid("NUL character in ADQL string"));
     }
     Ok(format!("'{}'", s.replace('\'', "''")))
 }
 
+/// A finite number as an ADQL numeric literal (`42`, `-1.5e-3`); numeric
+/// text (`"12.5"`) is accepted, anything else refused.
+pub fn adql_number(v: JValue) -> Result<JValue, Error> {
+    Ok(JValue::from_safe_string(number_literal(&v)?))
+}
+
+fn number_literal(v: &JValue) -> Result<String, Error> {
+    let text = scalar_text(v)?;
+    let t = text.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Ok(i.to_string());
+    }
+    match t.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(Value::Float(x).as_ref().display()),
+        _ => Err(invalid(format!(
+            "adql_number: `{text}` is not a finite number"
+        ))),
+    }
+}
+
 /// A list as an ADQL `IN` list: numbers bare, strings quoted: `(1, 'a''b')`.
-pub fn adql_list(v: JValue) -> Result<String, Error> {
+pub fn adql_list(v: JValue) -> Result<JValue, Error> {
     let items = list_items(&v)?;
     if items.is_empty() {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
+        return Err(invalid(
             "adql_list of an empty list (ADQL `IN ()` is invalid)",
         ));
     }
@@ -72,14 +103,45 @@ pub fn adql_list(v: JValue) -> Result<String, Error> {
         .iter()
         .map(|x| {
             if x.is_number() {
-                let n = Value::from_jinja(x).unwrap_or_default();
-                Ok(n.as_ref().display())
+                number_literal(x)
+            } else if x.as_str().is_some() {
+                string_literal(x)
             } else {
-                adql_string(x.clone())
+                Err(invalid(format!(
+                    "adql_list: item of type {} is neither a string nor a number",
+                    x.kind()
+                )))
             }
         })
         .collect();
-    Ok(format!("({})", parts?.join(", ")))
+    Ok(JValue::from_safe_string(format!("({})", parts?.join(", "))))
+}
+
+/// A column or table name: regular identifiers (`s_ra`, `ivoa.obscore`) as
+/// they are; anything else is refused, except a name written as a
+/// delimited identifier (`"Mixed Case"`, quotes inside doubled).
+pub fn adql_ident(v: JValue) -> Result<JValue, Error> {
+    let s = scalar_text(&v)?;
+    let regular = |p: &str| {
+        let mut c = p.chars();
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    };
+    if !s.is_empty() && s.split('.').all(regular) {
+        return Ok(JValue::from_safe_string(s));
+    }
+    let delimited = s.len() >= 2
+        && s.starts_with('"')
+        && s.ends_with('"')
+        && !s[1..s.len() - 1].replace("\"\"", "").contains('"')
+        && !s.contains('\0');
+    if delimited {
+        return Ok(JValue::from_safe_string(s));
+    }
+    Err(invalid(format!(
+        "adql_ident: `{s}` is not an ADQL identifier (letters, digits and `_`, dotted; or a \"delimited\" name)"
+    )))
 }
 
 /// A list as `a,b,c` (MAST obsid lists); refuses items containing commas.
@@ -557,14 +619,37 @@ mod tests {
 
     #[test]
     fn quoting_filters_resist_injection() {
+        let text = |r: Result<JValue, Error>| r.unwrap().as_str().unwrap().to_string();
         assert_eq!(
-            adql_string("x' OR '1'='1".into()).unwrap(),
+            text(adql_string("x' OR '1'='1".into())),
             "'x'' OR ''1''=''1'"
         );
+        assert!(adql_string("a\0b".into()).is_err());
         assert_eq!(
-            adql_list(JValue::from(vec![JValue::from(1), JValue::from("a'b")])).unwrap(),
+            text(adql_list(JValue::from(vec![
+                JValue::from(1),
+                JValue::from("a'b")
+            ]))),
             "(1, 'a''b')"
         );
+        assert!(adql_list(JValue::from(Vec::<JValue>::new())).is_err());
+        assert!(adql_list(JValue::from(vec![JValue::from(vec![1])])).is_err());
+        assert_eq!(text(adql_number(JValue::from(42))), "42");
+        assert_eq!(text(adql_number(JValue::from(-1.5e-3))), "-0.0015");
+        assert_eq!(text(adql_number("12.5".into())), "12.5");
+        for bad in ["1; DROP TABLE x", "1 OR 1=1", "NaN", "inf", ""] {
+            assert!(adql_number(bad.into()).is_err(), "{bad}");
+        }
+        assert_eq!(text(adql_ident("ivoa.obscore".into())), "ivoa.obscore");
+        assert_eq!(
+            text(adql_ident("\"Mixed \"\"q\"\" Case\"".into())),
+            "\"Mixed \"\"q\"\" Case\""
+        );
+        for bad in ["s_ra; --", "a b", "1col", "\"x\" OR \"y\"", "a..b", ""] {
+            assert!(adql_ident(bad.into()).is_err(), "{bad}");
+        }
+        // Every quoting filter marks its result safe for the ADQL formatter.
+        assert!(adql_string("x".into()).unwrap().is_safe());
         assert!(id_list(JValue::from(vec!["1,2"])).is_err());
         assert_eq!(
             id_list(JValue::from(vec![

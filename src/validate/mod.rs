@@ -10,6 +10,7 @@
 pub mod expand;
 pub mod model;
 
+mod tap;
 pub use model::*;
 
 use crate::diag::{Problem, Problems};
@@ -784,6 +785,7 @@ impl<'a> Validator<'a> {
             RawStep::Missions(ms) => {
                 Op::Missions(Box::new(self.missions_op(ms, &at, &mut colrefs, &mut refs)))
             }
+            RawStep::Tap(t) => Op::Tap(Box::new(self.tap_op(t, &at, &mut colrefs, &mut refs))),
             RawStep::Crossmatch(x) => {
                 let l = from(self, "left", &x.left, &mut inputs);
                 match (&x.right, x.against) {
@@ -2696,6 +2698,7 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
         Op::Mashup(x) => mashup_columns(x),
         Op::FilterProducts { .. } => up(0),
         Op::Missions(m) => m.columns.clone(),
+        Op::Tap(t) => t.columns.clone(),
         Op::DownloadPlan { .. } => Some(PLAN_COLUMNS.iter().map(|s| s.to_string()).collect()),
         Op::Crossmatch(x) => {
             use crate::table::xmatch::JoinMode;

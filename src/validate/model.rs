@@ -154,6 +154,7 @@ pub enum Op {
         fail_unresolved: bool,
     },
     Missions(Box<MissionsOp>),
+    Tap(Box<TapOp>),
     Crossmatch(Box<CrossmatchOp>),
     DownloadPlan {
         from: StepId,
@@ -173,6 +174,53 @@ pub struct CrossmatchOp {
     pub find: crate::table::xmatch::Find,
     pub join: crate::table::xmatch::JoinMode,
     pub suffixes: (String, String),
+}
+
+/// An ADQL query to a TAP service.
+#[derive(Debug, Clone)]
+pub struct TapOp {
+    pub service: TapService,
+    /// The ADQL template (every splice goes through a quoting filter).
+    pub query: String,
+    pub mode: crate::services::tap::Mode,
+    pub maxrec: Option<u64>,
+    pub overflow: Overflow,
+    /// Keyset column with `overflow: page` (else OFFSET paging).
+    pub page_by: Option<String>,
+    pub page_size: u64,
+    pub sync_timeout: std::time::Duration,
+    pub deadline: std::time::Duration,
+    pub format: crate::services::tap::Format,
+    /// Result column names as the select list writes them, when it names
+    /// them all: a result whose names differ only in case is renamed to them.
+    pub columns: Option<Vec<String>>,
+}
+
+/// Which TAP service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TapService {
+    /// A MAST collection (`mast-caom`), resolved against the MAST base URL.
+    Mast(String),
+    /// Any TAP service's base URL.
+    Url(String),
+}
+
+impl TapService {
+    /// The name as the manifest writes it.
+    pub fn name(&self) -> String {
+        match self {
+            TapService::Mast(c) => format!("mast-{c}"),
+            TapService::Url(u) => u.clone(),
+        }
+    }
+}
+
+/// What a truncated TAP result does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    Error,
+    Warn,
+    Page,
 }
 
 /// A missions-API search.
@@ -265,7 +313,11 @@ impl Op {
     pub fn is_remote(&self) -> bool {
         matches!(
             self,
-            Op::Mashup(_) | Op::Resolve { .. } | Op::Missions(_) | Op::DownloadPlan { .. }
+            Op::Mashup(_)
+                | Op::Resolve { .. }
+                | Op::Missions(_)
+                | Op::Tap(_)
+                | Op::DownloadPlan { .. }
         )
     }
 }

@@ -621,7 +621,49 @@ fn skip<R: BufRead>(xml: &mut Reader<R>, name: &[u8], origin: &str) -> Result<()
 }
 
 /// Read a VOTable and report its table, name, description and query status.
+/// A `QUERY_STATUS` of `ERROR` is an error quoting the service's message.
 pub fn read_full<R: BufRead>(reader: R, origin: &str) -> Result<VotableRead, IoError> {
+    let doc = read_document(reader, origin)?;
+    if let Some(s) = doc
+        .query_status
+        .as_ref()
+        .filter(|s| s.value.eq_ignore_ascii_case("ERROR"))
+    {
+        let msg = s.message.as_deref().unwrap_or("no message");
+        return Err(IoError::format(
+            origin,
+            if doc.table.is_some() {
+                format!(
+                    "the service reported an error after part of the result (QUERY_STATUS=ERROR): {msg}"
+                )
+            } else {
+                format!("the service reported an error (QUERY_STATUS=ERROR): {msg}")
+            },
+        ));
+    }
+    let Some(table) = doc.table else {
+        return Err(IoError::format(origin, "the VOTable holds no TABLE"));
+    };
+    Ok(VotableRead {
+        table,
+        name: doc.name,
+        description: doc.description,
+        query_status: doc.query_status,
+    })
+}
+
+/// A VOTable document as a TAP client sees it: the first results table, if
+/// any, and the last `QUERY_STATUS` (an error document has no table).
+#[derive(Debug, Clone)]
+pub struct VotableDocument {
+    pub table: Option<Table>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub query_status: Option<QueryStatus>,
+}
+
+/// Read a VOTable whatever its `QUERY_STATUS` says.
+pub fn read_document<R: BufRead>(reader: R, origin: &str) -> Result<VotableDocument, IoError> {
     let mut xml = Reader::from_reader(reader);
     xml.config_mut().trim_text(false);
     let mut buf = Vec::with_capacity(4096);
@@ -694,26 +736,11 @@ pub fn read_full<R: BufRead>(reader: R, origin: &str) -> Result<VotableRead, IoE
             "not a VOTable: the document is empty",
         ));
     }
-    if let Some(s) = status
-        .as_ref()
-        .filter(|s| s.value.eq_ignore_ascii_case("ERROR"))
-    {
-        let msg = s.message.as_deref().unwrap_or("no message");
-        return Err(IoError::format(
-            origin,
-            if found.is_some() {
-                format!(
-                    "the service reported an error after part of the result (QUERY_STATUS=ERROR): {msg}"
-                )
-            } else {
-                format!("the service reported an error (QUERY_STATUS=ERROR): {msg}")
-            },
-        ));
-    }
-    let Some((table, name, description)) = found else {
-        return Err(IoError::format(origin, "the VOTable holds no TABLE"));
+    let (table, name, description) = match found {
+        Some((t, n, d)) => (Some(t), n, d),
+        None => (None, None, None),
     };
-    Ok(VotableRead {
+    Ok(VotableDocument {
         table,
         name,
         description,
