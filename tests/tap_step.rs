@@ -227,7 +227,7 @@ async fn overflow_errors_warns_or_pages_to_completion() {
     let (code, err) = go(overflow_manifest("error", ""));
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("truncated the result at 100 rows") && err.contains("maxrec 100"),
+        err.contains("truncated the result at 100 rows") && err.contains("MAXREC=100"),
         "{err}"
     );
     let (code, err) = go(overflow_manifest("warn", ""));

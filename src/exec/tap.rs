@@ -136,7 +136,7 @@ fn service_error(step: &str, e: tap::TapError) -> StepError {
 fn truncation(rows: usize, maxrec: Option<u64>) -> String {
     match maxrec {
         Some(m) => format!(
-            "the TAP service truncated the result at {rows} rows (QUERY_STATUS=OVERFLOW; maxrec {m})"
+            "the TAP service truncated the result at {rows} rows (QUERY_STATUS=OVERFLOW at MAXREC={m})"
         ),
         None => format!(
             "the TAP service truncated the result at {rows} rows (QUERY_STATUS=OVERFLOW: its own row limit)"
