@@ -139,6 +139,7 @@ pub enum Func {
 const FUNCS: &[(&str, Func, usize, usize)] = &[
     ("ABS", Func::Abs, 1, 1),
     ("CEILING", Func::Ceiling, 1, 1),
+    ("CEIL", Func::Ceiling, 1, 1),
     ("FLOOR", Func::Floor, 1, 1),
     ("ROUND", Func::Round, 1, 2),
     ("TRUNCATE", Func::Truncate, 1, 2),
@@ -639,6 +640,21 @@ fn expr(cx: &mut Cx<'_>, e: &Expr) -> Result<Typed, AdqlError> {
             high,
         } => between(cx, a, low, high, *negated),
         Expr::Function(f) => function(cx, f, e),
+        Expr::Floor { expr: a, field } | Expr::Ceil { expr: a, field } => {
+            if !matches!(
+                field,
+                sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)
+            ) {
+                return err(format!("unsupported form `{e}`"), e);
+            }
+            let func = if matches!(e, Expr::Floor { .. }) {
+                Func::Floor
+            } else {
+                Func::Ceiling
+            };
+            let x = number(cx, a)?;
+            Ok((E::Func(func, vec![x]), Ty::Float))
+        }
         Expr::In { .. } | Expr::Subquery(_) | Expr::Exists { .. } => {
             err("subqueries are not supported by the sandbox", e)
         }

@@ -135,6 +135,46 @@ pub const SCHEMAS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Foreign keys (TAP_SCHEMA's own, as TAP 1.1 §4 describes them):
+/// id, from table, target table, from column, target column.
+pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "tables_schema_name",
+        "TAP_SCHEMA.tables",
+        "TAP_SCHEMA.schemas",
+        "schema_name",
+        "schema_name",
+    ),
+    (
+        "columns_table_name",
+        "TAP_SCHEMA.columns",
+        "TAP_SCHEMA.tables",
+        "table_name",
+        "table_name",
+    ),
+    (
+        "keys_from_table",
+        "TAP_SCHEMA.keys",
+        "TAP_SCHEMA.tables",
+        "from_table",
+        "table_name",
+    ),
+    (
+        "keys_target_table",
+        "TAP_SCHEMA.keys",
+        "TAP_SCHEMA.tables",
+        "target_table",
+        "table_name",
+    ),
+    (
+        "key_columns_key_id",
+        "TAP_SCHEMA.key_columns",
+        "TAP_SCHEMA.keys",
+        "key_id",
+        "key_id",
+    ),
+];
+
 /// The catalog (built on first use; it does not depend on the archive).
 pub fn catalog() -> &'static Catalog {
     static CAT: OnceLock<Catalog> = OnceLock::new();
@@ -410,12 +450,29 @@ fn tap_schema_rows(tables: &[TableDef]) -> Vec<Table> {
             ]);
         }
     }
+    let keys: Vec<Vec<ValueRef>> = KEYS
+        .iter()
+        .map(|(id, from, target, ..)| {
+            let desc = ValueRef::Str("TAP_SCHEMA relation");
+            vec![
+                ValueRef::Str(id),
+                ValueRef::Str(from),
+                ValueRef::Str(target),
+                ValueRef::Null,
+                desc,
+            ]
+        })
+        .collect();
+    let key_columns: Vec<Vec<ValueRef>> = KEYS
+        .iter()
+        .map(|(id, _, _, f, t)| vec![ValueRef::Str(id), ValueRef::Str(f), ValueRef::Str(t)])
+        .collect();
     vec![
         build(&defs[0], &schemas),
         build(&defs[1], &table_rows),
         build(&defs[2], &column_rows),
-        build(&defs[3], &[]),
-        build(&defs[4], &[]),
+        build(&defs[3], &keys),
+        build(&defs[4], &key_columns),
     ]
 }
 

@@ -112,6 +112,17 @@ impl<'a> Src<'a> {
         self.len() == 0
     }
 
+    /// Whether row `row` is part of the table: `ivoa.obscore` leaves out
+    /// planned observations (CAOM `calib_level` -1; ObsCore allows 0–4).
+    fn visible(&self, row: usize) -> bool {
+        match self {
+            Src::Table(_) => true,
+            Src::ObsCore { obs, .. } => {
+                !matches!(obs.get(row, obscore::CAOM_CALIB_LEVEL), ValueRef::Int(l) if l < 0)
+            }
+        }
+    }
+
     /// The cell; NULL outside the table (the empty group of `COUNT(*)`).
     fn get(&self, row: usize, col: usize) -> V<'a> {
         if row >= self.len() {
@@ -192,16 +203,17 @@ fn matching_rows(plan: &Plan, src: Src<'_>, archive: &Archive, maxrec: u64) -> V
         .as_ref()
         .and_then(|c| cone_candidates(c, src, archive));
     let pass = |r: usize| {
-        plan.filter.as_ref().is_none_or(|f| {
-            eval(
-                f,
-                &Ctx {
-                    src,
-                    row: r,
-                    aggs: &[],
-                },
-            ) == V::Bool(true)
-        })
+        src.visible(r)
+            && plan.filter.as_ref().is_none_or(|f| {
+                eval(
+                    f,
+                    &Ctx {
+                        src,
+                        row: r,
+                        aggs: &[],
+                    },
+                ) == V::Bool(true)
+            })
     };
     let mut out = Vec::new();
     let mut push = |r: usize| {

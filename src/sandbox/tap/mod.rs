@@ -19,6 +19,9 @@ pub mod routes;
 pub mod uws;
 pub mod vosi;
 
+#[cfg(test)]
+mod tests;
+
 use crate::sandbox::data::Archive;
 
 /// The collection path the service answers under.

@@ -2,7 +2,9 @@
 //! cell on demand (nothing is materialised, so the sandbox starts as fast
 //! as before and a cone over 10^6 rows touches only its candidates).
 //!
-//! Mapping (CAOM column → ObsCore column), one row per CAOM row:
+//! Mapping (CAOM column → ObsCore column), one row per CAOM row except
+//! planned observations (`calib_level` -1, outside ObsCore's 0–4), which
+//! `ivoa.obscore` leaves out:
 //!
 //! | ObsCore | from | note |
 //! |---|---|---|
@@ -91,7 +93,7 @@ const COLUMNS: &[Spec] = &[
         "",
         "meta.code;obs.calib",
         "obscore:obsdataset.caliblevel",
-        "Amount of data processing that has been applied to the data (-1 planned, 1 raw … 3 combined)",
+        "Amount of data processing that has been applied to the data (1 raw … 3 combined)",
         Caom(14),
     ),
     s(
@@ -393,6 +395,9 @@ const COLUMNS: &[Spec] = &[
     ),
 ];
 
+/// The CAOM `calib_level` column: rows below 0 (planned) are not in ObsCore.
+pub const CAOM_CALIB_LEVEL: usize = 14;
+
 /// Number of mandatory ObsCore 1.1 columns (the first ones).
 pub const MANDATORY: usize = 30;
 
@@ -560,6 +565,6 @@ mod tests {
         assert_eq!(v("em_min"), V::Float(nm * 1e-9));
         assert!(matches!(v("s_fov"), V::Float(x) if x > 0.0 && x < 1.0));
         assert_eq!(v("access_estsize"), V::Null);
-        assert_eq!(mjd_iso(59731.5).as_deref(), Some("2022-06-02T12:00:00.000"));
+        assert_eq!(mjd_iso(59731.5).as_deref(), Some("2022-06-01T12:00:00.000"));
     }
 }

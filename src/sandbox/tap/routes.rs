@@ -18,6 +18,9 @@ use std::time::Duration;
 
 type S = State<Arc<AppState>>;
 
+/// The `Server` header of TAP responses.
+const SERVER: &str = concat!("mastflow-sandbox/", env!("CARGO_PKG_VERSION"));
+
 /// The TAP routes (merged into the sandbox router).
 pub fn router() -> Router<Arc<AppState>> {
     let p = |leaf: &str| format!("{BASE_PATH}{leaf}");
@@ -53,6 +56,8 @@ fn reply(spec: &FaultSpec, status: StatusCode, content_type: &str, body: Vec<u8>
     *r.status_mut() = status;
     let ct = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain"));
     r.headers_mut().insert(header::CONTENT_TYPE, ct);
+    r.headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static(SERVER));
     deliver(spec, Payload::Bytes(body), r)
 }
 
@@ -77,6 +82,8 @@ fn text(spec: &FaultSpec, body: impl Into<String>) -> Response {
 fn see_other(url: &str) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static(SERVER));
     if let Ok(v) = HeaderValue::from_str(url) {
         r.headers_mut().insert(header::LOCATION, v);
     }

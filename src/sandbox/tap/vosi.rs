@@ -4,7 +4,7 @@
 //! from the catalog, like TAP_SCHEMA) and `availability`.
 
 use super::adql::GEOMETRY_FUNCTIONS;
-use super::catalog::{Catalog, SCHEMAS, TableDef};
+use super::catalog::{Catalog, KEYS, SCHEMAS, TableDef};
 use super::output::FORMATS;
 use super::uws::{EXECUTION_DURATION, RETENTION};
 use super::{MAX_REC, xml};
@@ -140,6 +140,11 @@ fn table_xml(t: &TableDef) -> String {
             s.push_str("<flag>indexed</flag>");
         }
         s.push_str("</column>");
+    }
+    for (_, _, target, fc, tc) in KEYS.iter().filter(|k| k.1 == t.name) {
+        s.push_str(&format!(
+            "<foreignKey><targetTable>{target}</targetTable><fkColumn><fromColumn>{fc}</fromColumn><targetColumn>{tc}</targetColumn></fkColumn></foreignKey>"
+        ));
     }
     s.push_str("</table>");
     s
