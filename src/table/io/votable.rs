@@ -516,6 +516,131 @@ fn escape(sink: &mut Sink<'_>, s: &str, attr: bool) {
     sink.push(&b[start..]);
 }
 
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+    use crate::table::io::testutil::column;
+
+    fn typed_table() -> Table {
+        Table::new(vec![
+            column(
+                "s16",
+                DataType::Int,
+                &[ValueRef::Int(-3), ValueRef::Null, ValueRef::Int(70000)],
+            ),
+            column(
+                "i32",
+                DataType::Int,
+                &[ValueRef::Int(7), ValueRef::Int(-8), ValueRef::Null],
+            ),
+            column(
+                "f32",
+                DataType::Float,
+                &[ValueRef::Float(0.1), ValueRef::Null, ValueRef::Float(2.5)],
+            ),
+            column(
+                "b",
+                DataType::Bool,
+                &[ValueRef::Bool(true), ValueRef::Null, ValueRef::Bool(false)],
+            ),
+            column(
+                "s",
+                DataType::String,
+                &[ValueRef::Str("a"), ValueRef::Null, ValueRef::Str("ccc")],
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn decl(datatype: &str, utype: Option<&str>) -> FieldDecl {
+        FieldDecl {
+            datatype: Some(datatype.to_string()),
+            arraysize: None,
+            utype: utype.map(str::to_string),
+        }
+    }
+
+    fn written(ser: Serialization) -> Vec<u8> {
+        let mut o = WriteOptions::new("typed", ser);
+        o.fields = vec![
+            decl("short", None),
+            decl("int", Some("obscore:x.y")),
+            decl("float", None),
+        ];
+        o.infos_before = vec![Info::new("QUERY_STATUS", "OK", Some("fine"))];
+        o.infos_after = vec![Info::new("QUERY_STATUS", "OVERFLOW", None)];
+        let mut out = Vec::new();
+        write_with(&typed_table(), &o, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn declared_datatypes_and_infos_in_every_serialization() {
+        for ser in [
+            Serialization::TableData,
+            Serialization::Binary,
+            Serialization::Binary2,
+        ] {
+            let out = written(ser);
+            let text = String::from_utf8_lossy(&out).to_string();
+            assert!(
+                text.contains("<FIELD name=\"s16\" datatype=\"short\""),
+                "{text}"
+            );
+            assert!(
+                text.contains("<FIELD name=\"i32\" datatype=\"int\" utype=\"obscore:x.y\""),
+                "{text}"
+            );
+            assert!(
+                text.contains("<FIELD name=\"f32\" datatype=\"float\""),
+                "{text}"
+            );
+            assert!(
+                text.contains("<FIELD name=\"s\" datatype=\"char\" arraysize=\"*\""),
+                "{text}"
+            );
+            let ok = text.find("value=\"OK\">fine</INFO>").unwrap();
+            let overflow = text.find("value=\"OVERFLOW\"/>").unwrap();
+            assert!(ok < text.find("<TABLE").unwrap() && overflow > text.find("</TABLE>").unwrap());
+            let back = read_full(out.as_slice(), "t").unwrap();
+            assert_eq!(back.query_status.unwrap().value, "OVERFLOW");
+            let t = back.table;
+            assert_eq!(t.get(0, 0), ValueRef::Int(-3));
+            assert_eq!(
+                t.get(2, 0),
+                ValueRef::Int(i16::MAX as i64),
+                "saturated to short"
+            );
+            assert_eq!(t.get(1, 0), ValueRef::Null, "{ser:?}: short null");
+            assert_eq!(t.get(2, 1), ValueRef::Null, "{ser:?}: int null");
+            assert_eq!(t.get(0, 2).as_f64().map(|x| x as f32), Some(0.1f32));
+            assert!(t.get(1, 2).is_null() || t.get(1, 2).as_f64().unwrap().is_nan());
+            assert_eq!(t.get(1, 3), ValueRef::Null);
+            assert_eq!(t.get(2, 4), ValueRef::Str("ccc"));
+            if ser != Serialization::Binary {
+                assert_eq!(t.get(1, 4), ValueRef::Null, "{ser:?}: string null");
+            }
+        }
+        let bin = String::from_utf8(written(Serialization::Binary)).unwrap();
+        assert!(
+            bin.contains("<VALUES null=\"-32768\"/>")
+                && bin.contains("<VALUES null=\"-2147483648\"/>"),
+            "{bin}"
+        );
+    }
+
+    #[test]
+    fn error_documents() {
+        let mut out = Vec::new();
+        write_error("bad <query> & more", &[], &mut out).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains("<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"ERROR\">bad &lt;query&gt; &amp; more</INFO>"), "{text}");
+        assert!(!text.contains("<TABLE"));
+        let e = read_full(out.as_slice(), "e").unwrap_err().to_string();
+        assert!(e.contains("bad <query> & more"), "{e}");
+    }
+}
+
 // ---------------------------------------------------------------- reader
 
 /// Read the first table of a VOTable (TABLEDATA, BINARY or BINARY2).
