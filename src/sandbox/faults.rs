@@ -9,10 +9,16 @@
 //! item      = "latency=" MS | "executing=" N | "status=" CODE | "retry-after=" S
 //!           | "reset" | "reset-after=" BYTES | "truncate" | "truncate-at=" BYTES
 //!           | "slow-body=" BYTES_PER_SEC | "rowcap=" ROWS
-//!           | "first=" N | "only=" ROUTE
+//!           | "first=" N | "only=" ROUTE | "tap-exec=" MS
 //! spec     =/ spec sep "error=" MSG        ; MSG runs to the end of the spec
-//! ROUTE     = "invoke" | "download" | "columnsconfig" | "bundle" | "missions" | "other"
+//! ROUTE     = "invoke" | "download" | "columnsconfig" | "bundle" | "missions"
+//!           | "tap-sync" | "tap-async" | "tap-vosi" | "tap"   ; "tap": every TAP route
 //! ```
+//!
+//! `tap-exec=MS` keeps an async TAP job EXECUTING for MS milliseconds before
+//! its query runs (taken from the request that creates the job or the one
+//! that sends `PHASE=RUN`). On TAP routes `error=MSG` answers a VOTable
+//! error document with MSG (HTTP 200).
 
 use std::time::Duration;
 
@@ -35,6 +41,7 @@ pub struct FaultSpec {
     pub rowcap: Option<u64>,
     pub first: Option<u64>,
     pub only: Option<String>,
+    pub tap_exec_ms: Option<u64>,
 }
 
 /// `error=MSG` takes the rest of the spec (messages contain spaces and
@@ -85,9 +92,10 @@ impl FaultSpec {
                 "rowcap" => f.rowcap = Some(num(&k, v)?),
                 "first" => f.first = Some(num(&k, v)?),
                 "only" => f.only = v.map(|x| x.trim().to_ascii_lowercase()),
+                "tap-exec" => f.tap_exec_ms = Some(num(&k, v)?),
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only"
+                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec"
                     ));
                 }
             }
@@ -111,12 +119,16 @@ impl FaultSpec {
             rowcap: over.rowcap.or(self.rowcap),
             first: over.first.or(self.first),
             only: over.only.clone().or_else(|| self.only.clone()),
+            tap_exec_ms: over.tap_exec_ms.or(self.tap_exec_ms),
         }
     }
 
-    /// Whether this spec targets requests of `route`.
+    /// Whether this spec targets requests of `route` (`only=tap` covers
+    /// every `tap-*` route).
     pub fn applies_to(&self, route: &str) -> bool {
-        self.only.as_deref().is_none_or(|o| o == route)
+        self.only
+            .as_deref()
+            .is_none_or(|o| o == route || (o == "tap" && route.starts_with("tap-")))
     }
 
     pub fn latency(&self) -> Duration {
@@ -163,5 +175,11 @@ mod tests {
             Some("Login failed for user 'webaccess'.")
         );
         assert_eq!(e.latency_ms, Some(5));
+        let t = FaultSpec::parse("status=504,only=tap-sync").unwrap();
+        assert!(t.applies_to("tap-sync") && !t.applies_to("tap-async"));
+        let t = FaultSpec::parse("only=tap,tap-exec=1500").unwrap();
+        assert!(t.applies_to("tap-sync") && t.applies_to("tap-async") && !t.applies_to("invoke"));
+        assert_eq!(t.tap_exec_ms, Some(1500));
+        assert!(FaultSpec::parse("tap-exec=soon").is_err());
     }
 }

@@ -2,11 +2,12 @@
 //! GET `?request=`), auth (`Authorization: token|Bearer`, cookie
 //! `mast_token`), downloads with ranges, the missions search API, a request
 //! counter (`/_sandbox/stats`), and fault injection around every response.
+//! The TAP service's handlers live in `tap::routes` and are mounted here.
 
 use super::data::{Archive, FileInfo};
 use super::faults::{DEFAULT_ROW_CAP, FaultSpec};
 use super::files::FileBytes;
-use super::{colconf, missions, names, render, services};
+use super::{colconf, missions, names, render, services, tap};
 use crate::wire::{MashupRequest, MissionSearchRequest, PathLookup, WhoAmI};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -30,6 +31,10 @@ pub struct AppState {
     pub token: String,
     pub global: FaultSpec,
     pub latency_ms: u64,
+    /// The TAP service's async jobs.
+    pub tap: Arc<tap::Tap>,
+    /// When the server started (VOSI availability `upSince`).
+    pub started: time::OffsetDateTime,
     executing: Mutex<HashMap<String, u32>>,
     faulted: AtomicU64,
     stats: Mutex<Stats>,
@@ -54,6 +59,8 @@ impl AppState {
             token,
             global,
             latency_ms,
+            tap: Arc::new(tap::Tap::default()),
+            started: time::OffsetDateTime::now_utc(),
             executing: Mutex::new(HashMap::new()),
             faulted: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -100,6 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(retrieve_product).head(retrieve_product),
         )
         .route("/search/util/api/v0.1/column_list", get(column_list))
+        .merge(tap::routes::router())
         .route("/_sandbox/info", get(info))
         .route("/_sandbox/expect", get(expect).post(expect))
         .route("/_sandbox/stats", get(stats).delete(stats_reset))
@@ -150,10 +158,20 @@ async fn stats_reset(State(st): S) -> Response {
 // ---------------------------------------------------------------- faults
 
 /// The fault spec for this request, after latency; `Err` is an early reply.
-async fn prelude(st: &AppState, route: &str, headers: &HeaderMap) -> Result<FaultSpec, Response> {
+/// A header spec with `only=` applies to that route only.
+pub(super) async fn prelude(
+    st: &AppState,
+    route: &str,
+    headers: &HeaderMap,
+) -> Result<FaultSpec, Response> {
     let local = match headers.get(FAULT_HEADER).and_then(|v| v.to_str().ok()) {
         Some(s) => FaultSpec::parse(s).map_err(|e| (StatusCode::BAD_REQUEST, e).into_response())?,
         None => FaultSpec::default(),
+    };
+    let local = if local.applies_to(route) {
+        local
+    } else {
+        FaultSpec::default()
     };
     let global_on = st.global.applies_to(route)
         && st
@@ -195,7 +213,7 @@ fn status_reply(code: u16, retry_after: Option<u64>) -> Response {
 }
 
 /// What a response body is made of.
-enum Payload {
+pub(super) enum Payload {
     Bytes(Vec<u8>),
     File {
         bytes: Box<FileBytes>,
@@ -229,7 +247,7 @@ struct Streamer {
 
 /// A body applying `truncate`, `reset` and `slow-body`; `Content-Length`
 /// announces the full length except after `truncate`.
-fn deliver(spec: &FaultSpec, payload: Payload, mut resp: Response) -> Response {
+pub(super) fn deliver(spec: &FaultSpec, payload: Payload, mut resp: Response) -> Response {
     let len = payload.len();
     let (end, reset_at, announced) = match spec.cut_at(len) {
         Some((cut, true)) => (len, Some(cut), len),
@@ -840,7 +858,8 @@ async fn path_lookup(State(st): S, RawQuery(q): RawQuery) -> Response {
     r
 }
 
-fn base_url(headers: &HeaderMap) -> String {
+/// `http://<Host>`: the sandbox's base URL as the client addressed it.
+pub(super) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

@@ -8,8 +8,8 @@
 //! (MAST filter semantics), `services` (Mashup services), `render` (JSON
 //! envelopes), `colconf` (columns configs), `missions` (the missions
 //! search API, `/search/<mission>/api/v0.1/…`), `names` (name resolution),
-//! `files` (deterministic file bytes), `faults` (fault injection) and `http`
-//! (routes). It depends only on `crate::table`, `crate::wire` and
+//! `tap` (the TAP service: ADQL, UWS, VOSI), `files` (deterministic file
+//! bytes), `faults` (fault injection) and `http` (routes). It depends only on `crate::table`, `crate::wire` and
 //! `crate::util`.
 
 pub mod colconf;
@@ -23,6 +23,7 @@ pub mod query;
 pub mod render;
 pub mod services;
 pub mod sky;
+pub mod tap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -188,10 +188,23 @@ fn str_in_range(s: &str, (lo, hi, los, his): &Range) -> bool {
 
 /// SQL `LIKE`, ASCII case-insensitive; `pattern` is already lower-case.
 pub fn like(pattern: &[u8], text: &[u8]) -> bool {
+    like_with(pattern, text, true)
+}
+
+/// SQL `LIKE` (`%`, `_`); `fold`: ASCII case-insensitive, with `pattern`
+/// already lower-case (ADQL's `ILIKE`), else exact (ADQL's `LIKE`).
+pub fn like_with(pattern: &[u8], text: &[u8], fold: bool) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     let (mut star_p, mut star_t) = (usize::MAX, 0usize);
+    let at = |t: usize| {
+        if fold {
+            text[t].to_ascii_lowercase()
+        } else {
+            text[t]
+        }
+    };
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'_' || pattern[p] == text[t].to_ascii_lowercase()) {
+        if p < pattern.len() && (pattern[p] == b'_' || pattern[p] == at(t)) {
             p += 1;
             t += 1;
         } else if p < pattern.len() && pattern[p] == b'%' {

@@ -368,10 +368,12 @@ impl Call<'_> {
 
     async fn sync(&self) -> Result<Fetched, TapError> {
         let q = self.q;
+        // In `auto` mode a timeout (or the gateway's 504) means "go async",
+        // not "try the same again"; in `sync` mode 502/503/504 are retried.
         let req = Request {
             auth: true,
             timeout: Some(q.sync_timeout),
-            give_up_on_timeout: true,
+            give_up_on_timeout: q.mode == Mode::Auto,
             ..Request::post_form(format!("{}/sync", q.service), q.params())
         };
         match self.send(&req).await {

@@ -315,12 +315,14 @@ async fn auto_goes_async_after_a_gateway_timeout() {
         1,
         "a 504 is not retried in auto mode: {log:?}"
     );
-    // In sync mode the timeout is the answer.
+    // In sync mode the 504 is retried (here once), then it is the answer.
+    let before = lines(&st).len();
     let e = client()
         .query(&query(&base, "SELECT slow FROM t", Mode::Sync), None)
         .await
         .unwrap_err();
     assert!(matches!(e, TapError::SyncTimeout { .. }), "{e}");
+    assert_eq!(lines(&st).len() - before, 2, "one retry of the 504");
 }
 
 #[tokio::test]

@@ -89,7 +89,15 @@ pub fn write(table: &Table, out: &mut dyn Write) -> Result<(), IoError> {
     Ok(())
 }
 
-/// Write a header line and the rows with `delimiter` (`,` or space).
+/// Write `table` as tab-separated values (a header line, nulls empty).
+pub fn write_tsv(table: &Table, out: &mut dyn Write) -> Result<(), IoError> {
+    let mut sink = Sink::new(out);
+    write_delimited(table, b'\t', &mut sink)?;
+    sink.finish()?;
+    Ok(())
+}
+
+/// Write a header line and the rows with `delimiter` (`,`, tab or space).
 pub(crate) fn write_delimited(
     table: &Table,
     delimiter: u8,

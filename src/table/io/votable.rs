@@ -16,7 +16,10 @@
 //! The writer emits one `RESOURCE type="results"` with one `TABLE`; strings are
 //! `char` (`unicodeChar` when the column has non-ASCII text) with
 //! `arraysize="*"`; nulls are empty `TD`s in TABLEDATA and flagged in the BINARY2
-//! bitmap. Characters XML 1.0 cannot carry (control characters other than tab,
+//! bitmap (BINARY: a `VALUES null` sentinel for integers, NaN, `?`, an empty
+//! string). [`write_with`] takes declared datatypes (`short`, `int`, `float`…),
+//! utypes and `INFO`s around the table (TAP results); [`write_error`] writes a
+//! DALI error document. Characters XML 1.0 cannot carry (control characters other than tab,
 //! LF and CR) are written as U+FFFD.
 
 use super::{IoError, Sink, unique_names};
@@ -34,6 +37,8 @@ use std::io::{BufRead, Write};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serialization {
     TableData,
+    /// BINARY: no null flags (integer nulls use a `VALUES null` sentinel).
+    Binary,
     Binary2,
 }
 
@@ -68,6 +73,64 @@ xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
 xsi:schemaLocation=\"http://www.ivoa.net/xml/VOTable/v1.3 http://www.ivoa.net/xml/VOTable/VOTable-1.4.xsd\">\n\
 <RESOURCE type=\"results\">\n";
 
+/// An `INFO` element of the results `RESOURCE` (e.g. TAP's `QUERY_STATUS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    pub name: String,
+    pub value: String,
+    /// The element's text, if any.
+    pub text: Option<String>,
+}
+
+impl Info {
+    pub fn new(name: &str, value: &str, text: Option<&str>) -> Info {
+        Info {
+            name: name.to_string(),
+            value: value.to_string(),
+            text: text.map(str::to_string),
+        }
+    }
+}
+
+/// How one column is declared, overriding what its storage type implies
+/// (`long`, `double`, `boolean`, `char`/`unicodeChar` with `arraysize="*"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldDecl {
+    /// `unsignedByte`, `short`, `int` or `long` for int columns; `float` or
+    /// `double` for float columns; `char` or `unicodeChar` for strings. A
+    /// datatype that does not fit the column's type is ignored.
+    pub datatype: Option<String>,
+    /// Overrides `*` for strings; ignored for scalars.
+    pub arraysize: Option<String>,
+    pub utype: Option<String>,
+}
+
+/// Everything [`write_with`] writes around the rows.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// The `TABLE`'s `name` (omitted when empty).
+    pub table_name: String,
+    pub serialization: Serialization,
+    /// Per-column declarations, by position; missing entries use the defaults.
+    pub fields: Vec<FieldDecl>,
+    /// `INFO`s in the results `RESOURCE` before the `TABLE`.
+    pub infos_before: Vec<Info>,
+    /// `INFO`s after the `TABLE` (TAP's trailing `OVERFLOW`).
+    pub infos_after: Vec<Info>,
+}
+
+impl WriteOptions {
+    pub fn new(table_name: &str, serialization: Serialization) -> WriteOptions {
+        WriteOptions {
+            table_name: table_name.to_string(),
+            serialization,
+            fields: Vec::new(),
+            infos_before: Vec::new(),
+            infos_after: Vec::new(),
+        }
+    }
+}
+
 /// Write `table` as a VOTable 1.4 document with one table called `name`.
 pub fn write(
     table: &Table,
@@ -75,78 +138,231 @@ pub fn write(
     ser: Serialization,
     out: &mut dyn Write,
 ) -> Result<(), IoError> {
+    write_with(table, &WriteOptions::new(name, ser), out)
+}
+
+/// Write `table` with declared datatypes and `INFO`s (see [`WriteOptions`]).
+pub fn write_with(table: &Table, opts: &WriteOptions, out: &mut dyn Write) -> Result<(), IoError> {
     let mut sink = Sink::new(out);
     sink.str(HEADER);
+    write_infos(&mut sink, &opts.infos_before);
     sink.str("<TABLE");
-    if !name.is_empty() {
+    if !opts.table_name.is_empty() {
         sink.str(" name=\"");
-        escape(&mut sink, name, true);
+        escape(&mut sink, &opts.table_name, true);
         sink.byte(b'"');
     }
     sink.str(" nrows=\"");
     sink.int(table.num_rows() as i64);
     sink.str("\">\n");
-    let unicode: Vec<bool> = table
+    let cells: Vec<Cell> = table
         .columns()
         .iter()
-        .map(|c| match c.data() {
-            ColumnData::Str(s) => !s.iter().all(str::is_ascii),
-            _ => false,
-        })
+        .enumerate()
+        .map(|(j, c)| Cell::of(c, opts.fields.get(j)))
         .collect();
-    for (c, &uni) in table.columns().iter().zip(&unicode) {
-        write_field(&mut sink, c, uni);
+    let binary = opts.serialization == Serialization::Binary;
+    for (c, cell) in table.columns().iter().zip(&cells) {
+        write_field(&mut sink, c, cell, binary && c.null_count() > 0);
     }
     sink.str("<DATA>\n");
-    match ser {
-        Serialization::TableData => write_tabledata(&mut sink, table)?,
-        Serialization::Binary2 => write_binary2(&mut sink, table, &unicode)?,
+    match opts.serialization {
+        Serialization::TableData => write_tabledata(&mut sink, table, &cells)?,
+        Serialization::Binary => write_binary(&mut sink, table, &cells, false)?,
+        Serialization::Binary2 => write_binary(&mut sink, table, &cells, true)?,
     }
-    sink.str("</DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n");
+    sink.str("</DATA>\n</TABLE>\n");
+    write_infos(&mut sink, &opts.infos_after);
+    sink.str("</RESOURCE>\n</VOTABLE>\n");
     sink.finish()?;
     Ok(())
 }
 
-fn write_field(sink: &mut Sink<'_>, c: &Column, unicode: bool) {
-    sink.str("<FIELD name=\"");
-    escape(sink, &c.name, true);
-    sink.str("\" datatype=\"");
-    sink.str(match c.data_type() {
-        DataType::Bool => "boolean\"",
-        DataType::Int => "long\"",
-        DataType::Float => "double\"",
-        DataType::String if unicode => "unicodeChar\" arraysize=\"*\"",
-        DataType::String => "char\" arraysize=\"*\"",
-    });
-    for (key, v) in [
-        ("unit", &c.meta.unit),
-        ("ucd", &c.meta.ucd),
-        ("xtype", &c.meta.xtype),
-    ] {
-        if let Some(v) = v {
-            sink.byte(b' ');
-            sink.str(key);
-            sink.str("=\"");
-            escape(sink, v, true);
-            sink.byte(b'"');
+/// A DALI error document: a results `RESOURCE` holding only
+/// `INFO name="QUERY_STATUS" value="ERROR"` with `message` (and `extra` INFOs).
+pub fn write_error(message: &str, extra: &[Info], out: &mut dyn Write) -> Result<(), IoError> {
+    let mut sink = Sink::new(out);
+    sink.str(HEADER);
+    let mut infos = vec![Info::new("QUERY_STATUS", "ERROR", Some(message))];
+    infos.extend_from_slice(extra);
+    write_infos(&mut sink, &infos);
+    sink.str("</RESOURCE>\n</VOTABLE>\n");
+    sink.finish()?;
+    Ok(())
+}
+
+fn write_infos(sink: &mut Sink<'_>, infos: &[Info]) {
+    for i in infos {
+        sink.str("<INFO name=\"");
+        escape(sink, &i.name, true);
+        sink.str("\" value=\"");
+        escape(sink, &i.value, true);
+        match &i.text {
+            Some(t) => {
+                sink.str("\">");
+                escape(sink, t, false);
+                sink.str("</INFO>\n");
+            }
+            None => sink.str("\"/>\n"),
         }
-    }
-    match &c.meta.description {
-        Some(d) => {
-            sink.str(">\n  <DESCRIPTION>");
-            escape(sink, d, false);
-            sink.str("</DESCRIPTION>\n</FIELD>\n");
-        }
-        None => sink.str("/>\n"),
     }
 }
 
-fn write_tabledata(sink: &mut Sink<'_>, table: &Table) -> Result<(), IoError> {
+/// The encoding of one column's cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    Bool,
+    U8,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    Char,
+    UChar,
+}
+
+impl Enc {
+    fn datatype(self) -> &'static str {
+        match self {
+            Enc::Bool => "boolean",
+            Enc::U8 => "unsignedByte",
+            Enc::I16 => "short",
+            Enc::I32 => "int",
+            Enc::I64 => "long",
+            Enc::F32 => "float",
+            Enc::F64 => "double",
+            Enc::Char => "char",
+            Enc::UChar => "unicodeChar",
+        }
+    }
+
+    /// The `VALUES null` sentinel of an integer encoding (BINARY has no
+    /// null flags).
+    fn null_int(self) -> i64 {
+        match self {
+            Enc::U8 => 255,
+            Enc::I16 => i16::MIN as i64,
+            Enc::I32 => i32::MIN as i64,
+            _ => i64::MIN,
+        }
+    }
+}
+
+/// A column's resolved declaration.
+struct Cell {
+    enc: Enc,
+    arraysize: Option<String>,
+    utype: Option<String>,
+}
+
+impl Cell {
+    fn of(c: &Column, decl: Option<&FieldDecl>) -> Cell {
+        let want = decl.and_then(|d| d.datatype.as_deref());
+        let enc = match (c.data(), want) {
+            (ColumnData::Bool(_), _) => Enc::Bool,
+            (ColumnData::Int(_), Some("unsignedByte")) => Enc::U8,
+            (ColumnData::Int(_), Some("short")) => Enc::I16,
+            (ColumnData::Int(_), Some("int")) => Enc::I32,
+            (ColumnData::Int(_), _) => Enc::I64,
+            (ColumnData::Float(_), Some("float")) => Enc::F32,
+            (ColumnData::Float(_), _) => Enc::F64,
+            (ColumnData::Str(s), _) if !s.iter().all(str::is_ascii) => Enc::UChar,
+            (ColumnData::Str(_), Some("unicodeChar")) => Enc::UChar,
+            (ColumnData::Str(_), _) => Enc::Char,
+        };
+        let arraysize = matches!(enc, Enc::Char | Enc::UChar).then(|| {
+            decl.and_then(|d| d.arraysize.clone())
+                .unwrap_or_else(|| "*".to_string())
+        });
+        Cell {
+            enc,
+            arraysize,
+            utype: decl.and_then(|d| d.utype.clone()),
+        }
+    }
+
+    /// An integer as this encoding stores it (saturated to its range).
+    fn int(&self, v: i64) -> i64 {
+        match self.enc {
+            Enc::U8 => v.clamp(0, 255),
+            Enc::I16 => v.clamp(i16::MIN as i64, i16::MAX as i64),
+            Enc::I32 => v.clamp(i32::MIN as i64, i32::MAX as i64),
+            _ => v,
+        }
+    }
+}
+
+fn attr(sink: &mut Sink<'_>, key: &str, v: &str) {
+    sink.byte(b' ');
+    sink.str(key);
+    sink.str("=\"");
+    escape(sink, v, true);
+    sink.byte(b'"');
+}
+
+fn write_field(sink: &mut Sink<'_>, c: &Column, cell: &Cell, null_sentinel: bool) {
+    sink.str("<FIELD name=\"");
+    escape(sink, &c.name, true);
+    sink.str("\" datatype=\"");
+    sink.str(cell.enc.datatype());
+    sink.byte(b'"');
+    if let Some(a) = &cell.arraysize {
+        attr(sink, "arraysize", a);
+    }
+    for (key, v) in [
+        ("unit", &c.meta.unit),
+        ("ucd", &c.meta.ucd),
+        ("utype", &cell.utype),
+        ("xtype", &c.meta.xtype),
+    ] {
+        if let Some(v) = v {
+            attr(sink, key, v);
+        }
+    }
+    let null =
+        (null_sentinel && matches!(c.data(), ColumnData::Int(_))).then(|| cell.enc.null_int());
+    if c.meta.description.is_none() && null.is_none() {
+        sink.str("/>\n");
+        return;
+    }
+    sink.str(">\n");
+    if let Some(d) = &c.meta.description {
+        sink.str("  <DESCRIPTION>");
+        escape(sink, d, false);
+        sink.str("</DESCRIPTION>\n");
+    }
+    if let Some(n) = null {
+        sink.str("  <VALUES null=\"");
+        sink.int(n);
+        sink.str("\"/>\n");
+    }
+    sink.str("</FIELD>\n");
+}
+
+fn write_float_text(sink: &mut Sink<'_>, f: f64, single: bool) {
+    if f.is_finite() {
+        if single {
+            let mut b = ryu::Buffer::new();
+            sink.str(b.format_finite(f as f32));
+        } else {
+            sink.finite_float(f);
+        }
+    } else if f.is_nan() {
+        sink.str("NaN");
+    } else if f > 0.0 {
+        sink.str("+Inf");
+    } else {
+        sink.str("-Inf");
+    }
+}
+
+fn write_tabledata(sink: &mut Sink<'_>, table: &Table, cells: &[Cell]) -> Result<(), IoError> {
     sink.str("<TABLEDATA>\n");
     let columns = table.columns();
     for i in 0..table.num_rows() {
         sink.str("<TR>");
-        for c in columns {
+        for (c, cell) in columns.iter().zip(cells) {
             if c.is_null(i) {
                 sink.str("<TD/>");
                 continue;
@@ -154,19 +370,8 @@ fn write_tabledata(sink: &mut Sink<'_>, table: &Table) -> Result<(), IoError> {
             sink.str("<TD>");
             match c.data() {
                 ColumnData::Bool(v) => sink.byte(if v[i] { b'T' } else { b'F' }),
-                ColumnData::Int(v) => sink.int(v[i]),
-                ColumnData::Float(v) => {
-                    let f = v[i];
-                    if f.is_finite() {
-                        sink.finite_float(f);
-                    } else if f.is_nan() {
-                        sink.str("NaN");
-                    } else if f > 0.0 {
-                        sink.str("+Inf");
-                    } else {
-                        sink.str("-Inf");
-                    }
-                }
+                ColumnData::Int(v) => sink.int(cell.int(v[i])),
+                ColumnData::Float(v) => write_float_text(sink, v[i], cell.enc == Enc::F32),
                 ColumnData::Str(v) => escape(sink, v.get(i), false),
             }
             sink.str("</TD>");
@@ -199,50 +404,30 @@ fn flush_base64(sink: &mut Sink<'_>, raw: &mut Vec<u8>, all: bool) {
     raw.drain(..full);
 }
 
-fn write_binary2(sink: &mut Sink<'_>, table: &Table, unicode: &[bool]) -> Result<(), IoError> {
-    sink.str("<BINARY2>\n<STREAM encoding=\"base64\">\n");
+/// BINARY2 (`bitmap`: a null-flag bitmap before each row) or BINARY (nulls
+/// as the `VALUES null` sentinel, NaN, `?` or an empty string).
+fn write_binary(
+    sink: &mut Sink<'_>,
+    table: &Table,
+    cells: &[Cell],
+    bitmap: bool,
+) -> Result<(), IoError> {
+    let tag = if bitmap { "BINARY2" } else { "BINARY" };
+    sink.str("<");
+    sink.str(tag);
+    sink.str(">\n<STREAM encoding=\"base64\">\n");
     let columns = table.columns();
-    let nbitmap = columns.len().div_ceil(8);
+    let nbitmap = if bitmap { columns.len().div_ceil(8) } else { 0 };
     let mut raw: Vec<u8> = Vec::with_capacity(1 << 16);
     for i in 0..table.num_rows() {
         let bitmap_at = raw.len();
         raw.resize(bitmap_at + nbitmap, 0);
-        for (j, c) in columns.iter().enumerate() {
+        for (j, (c, cell)) in columns.iter().zip(cells).enumerate() {
             let null = c.is_null(i);
-            if null {
+            if null && bitmap {
                 raw[bitmap_at + j / 8] |= 0x80 >> (j % 8);
             }
-            match c.data() {
-                ColumnData::Bool(v) => raw.push(if null {
-                    b'?'
-                } else if v[i] {
-                    b'T'
-                } else {
-                    b'F'
-                }),
-                ColumnData::Int(v) => {
-                    raw.extend_from_slice(&(if null { 0 } else { v[i] }).to_be_bytes())
-                }
-                ColumnData::Float(v) => {
-                    raw.extend_from_slice(&(if null { f64::NAN } else { v[i] }).to_be_bytes());
-                }
-                ColumnData::Str(v) => {
-                    let s = if null { "" } else { v.get(i) };
-                    if unicode[j] {
-                        let len_at = raw.len();
-                        raw.extend_from_slice(&[0; 4]);
-                        let mut n: u32 = 0;
-                        for u in s.encode_utf16() {
-                            raw.extend_from_slice(&u.to_be_bytes());
-                            n += 1;
-                        }
-                        raw[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
-                    } else {
-                        raw.extend_from_slice(&(s.len() as u32).to_be_bytes());
-                        raw.extend_from_slice(s.as_bytes());
-                    }
-                }
-            }
+            push_cell(&mut raw, c, cell, i, null, bitmap);
         }
         if raw.len() >= 1 << 15 {
             flush_base64(sink, &mut raw, false);
@@ -250,8 +435,60 @@ fn write_binary2(sink: &mut Sink<'_>, table: &Table, unicode: &[bool]) -> Result
         }
     }
     flush_base64(sink, &mut raw, true);
-    sink.str("</STREAM>\n</BINARY2>\n");
+    sink.str("</STREAM>\n</");
+    sink.str(tag);
+    sink.str(">\n");
     Ok(())
+}
+
+fn push_cell(raw: &mut Vec<u8>, c: &Column, cell: &Cell, i: usize, null: bool, bitmap: bool) {
+    match c.data() {
+        ColumnData::Bool(v) => raw.push(if null {
+            b'?'
+        } else if v[i] {
+            b'T'
+        } else {
+            b'F'
+        }),
+        ColumnData::Int(v) => {
+            let x = match (null, bitmap) {
+                (true, true) => 0,
+                (true, false) => cell.enc.null_int(),
+                (false, _) => cell.int(v[i]),
+            };
+            match cell.enc {
+                Enc::U8 => raw.push(x as u8),
+                Enc::I16 => raw.extend_from_slice(&(x as i16).to_be_bytes()),
+                Enc::I32 => raw.extend_from_slice(&(x as i32).to_be_bytes()),
+                _ => raw.extend_from_slice(&x.to_be_bytes()),
+            }
+        }
+        ColumnData::Float(v) => {
+            let x = if null { f64::NAN } else { v[i] };
+            if cell.enc == Enc::F32 {
+                raw.extend_from_slice(&(x as f32).to_be_bytes());
+            } else {
+                raw.extend_from_slice(&x.to_be_bytes());
+            }
+        }
+        ColumnData::Str(v) => push_string(raw, if null { "" } else { v.get(i) }, cell.enc),
+    }
+}
+
+fn push_string(raw: &mut Vec<u8>, s: &str, enc: Enc) {
+    if enc == Enc::UChar {
+        let len_at = raw.len();
+        raw.extend_from_slice(&[0; 4]);
+        let mut n: u32 = 0;
+        for u in s.encode_utf16() {
+            raw.extend_from_slice(&u.to_be_bytes());
+            n += 1;
+        }
+        raw[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
+    } else {
+        raw.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        raw.extend_from_slice(s.as_bytes());
+    }
 }
 
 /// XML-escape `s` (attribute values also escape `"` and white space that
@@ -277,6 +514,131 @@ fn escape(sink: &mut Sink<'_>, s: &str, attr: bool) {
         start = i + 1;
     }
     sink.push(&b[start..]);
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+    use crate::table::io::testutil::column;
+
+    fn typed_table() -> Table {
+        Table::new(vec![
+            column(
+                "s16",
+                DataType::Int,
+                &[ValueRef::Int(-3), ValueRef::Null, ValueRef::Int(70000)],
+            ),
+            column(
+                "i32",
+                DataType::Int,
+                &[ValueRef::Int(7), ValueRef::Int(-8), ValueRef::Null],
+            ),
+            column(
+                "f32",
+                DataType::Float,
+                &[ValueRef::Float(0.1), ValueRef::Null, ValueRef::Float(2.5)],
+            ),
+            column(
+                "b",
+                DataType::Bool,
+                &[ValueRef::Bool(true), ValueRef::Null, ValueRef::Bool(false)],
+            ),
+            column(
+                "s",
+                DataType::String,
+                &[ValueRef::Str("a"), ValueRef::Null, ValueRef::Str("ccc")],
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn decl(datatype: &str, utype: Option<&str>) -> FieldDecl {
+        FieldDecl {
+            datatype: Some(datatype.to_string()),
+            arraysize: None,
+            utype: utype.map(str::to_string),
+        }
+    }
+
+    fn written(ser: Serialization) -> Vec<u8> {
+        let mut o = WriteOptions::new("typed", ser);
+        o.fields = vec![
+            decl("short", None),
+            decl("int", Some("obscore:x.y")),
+            decl("float", None),
+        ];
+        o.infos_before = vec![Info::new("QUERY_STATUS", "OK", Some("fine"))];
+        o.infos_after = vec![Info::new("QUERY_STATUS", "OVERFLOW", None)];
+        let mut out = Vec::new();
+        write_with(&typed_table(), &o, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn declared_datatypes_and_infos_in_every_serialization() {
+        for ser in [
+            Serialization::TableData,
+            Serialization::Binary,
+            Serialization::Binary2,
+        ] {
+            let out = written(ser);
+            let text = String::from_utf8_lossy(&out).to_string();
+            assert!(
+                text.contains("<FIELD name=\"s16\" datatype=\"short\""),
+                "{text}"
+            );
+            assert!(
+                text.contains("<FIELD name=\"i32\" datatype=\"int\" utype=\"obscore:x.y\""),
+                "{text}"
+            );
+            assert!(
+                text.contains("<FIELD name=\"f32\" datatype=\"float\""),
+                "{text}"
+            );
+            assert!(
+                text.contains("<FIELD name=\"s\" datatype=\"char\" arraysize=\"*\""),
+                "{text}"
+            );
+            let ok = text.find("value=\"OK\">fine</INFO>").unwrap();
+            let overflow = text.find("value=\"OVERFLOW\"/>").unwrap();
+            assert!(ok < text.find("<TABLE").unwrap() && overflow > text.find("</TABLE>").unwrap());
+            let back = read_full(out.as_slice(), "t").unwrap();
+            assert_eq!(back.query_status.unwrap().value, "OVERFLOW");
+            let t = back.table;
+            assert_eq!(t.get(0, 0), ValueRef::Int(-3));
+            assert_eq!(
+                t.get(2, 0),
+                ValueRef::Int(i16::MAX as i64),
+                "saturated to short"
+            );
+            assert_eq!(t.get(1, 0), ValueRef::Null, "{ser:?}: short null");
+            assert_eq!(t.get(2, 1), ValueRef::Null, "{ser:?}: int null");
+            assert_eq!(t.get(0, 2).as_f64().map(|x| x as f32), Some(0.1f32));
+            assert!(t.get(1, 2).is_null() || t.get(1, 2).as_f64().unwrap().is_nan());
+            assert_eq!(t.get(1, 3), ValueRef::Null);
+            assert_eq!(t.get(2, 4), ValueRef::Str("ccc"));
+            if ser != Serialization::Binary {
+                assert_eq!(t.get(1, 4), ValueRef::Null, "{ser:?}: string null");
+            }
+        }
+        let bin = String::from_utf8(written(Serialization::Binary)).unwrap();
+        assert!(
+            bin.contains("<VALUES null=\"-32768\"/>")
+                && bin.contains("<VALUES null=\"-2147483648\"/>"),
+            "{bin}"
+        );
+    }
+
+    #[test]
+    fn error_documents() {
+        let mut out = Vec::new();
+        write_error("bad <query> & more", &[], &mut out).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains("<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"ERROR\">bad &lt;query&gt; &amp; more</INFO>"), "{text}");
+        assert!(!text.contains("<TABLE"));
+        let e = read_full(out.as_slice(), "e").unwrap_err().to_string();
+        assert!(e.contains("bad <query> & more"), "{e}");
+    }
 }
 
 // ---------------------------------------------------------------- reader
