@@ -408,3 +408,48 @@ async fn offline_replays_tap_results() {
         (Some(0), Some(pages))
     );
 }
+
+/// The shipped example: TAP cone → Mashup products. Every observation whose
+/// pointing is in the cone is one the Mashup footprint search also finds
+/// (a footprint overlapping the cone is the wider test), and every science
+/// product belongs to one of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tap_example_chains_into_products() {
+    let sb = start(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(repo.join("manifests/examples/tap-trappist1.yaml"))
+        .unwrap()
+        .replace(
+            "\noutputs:",
+            "\n  mashup_cone:\n    kind: caom\n    criteria: {obs_collection: JWST}\n    position: {ra: 346.6223683, dec: -5.0413975, radius: 0.05deg}\n    columns: [obs_id]\n\noutputs:\n  - {from: mashup_cone, path: mashup_cone.csv}",
+        );
+    let (code, err) =
+        tokio::task::block_in_place(|| run(dir.path(), &sb.base_url, &example, &["--no-cache"]));
+    assert_eq!(code, 0, "{err}");
+    let tap: BTreeSet<String> = strings(&table(dir.path(), "observations.ecsv"), "obs_id")
+        .into_iter()
+        .collect();
+    let mashup: BTreeSet<String> = strings(&table(dir.path(), "mashup_cone.csv"), "obs_id")
+        .into_iter()
+        .collect();
+    assert!(tap.len() > 50, "TRAPPIST-1 observations: {}", tap.len());
+    assert!(
+        tap.is_subset(&mashup),
+        "{:?}",
+        tap.difference(&mashup).collect::<Vec<_>>()
+    );
+    let science = table(dir.path(), "science_products.ecsv");
+    assert!(science.num_rows() > 0);
+    let parents: BTreeSet<String> = table(dir.path(), "observations.ecsv")
+        .column("obsid")
+        .unwrap()
+        .iter()
+        .map(|v| v.display())
+        .collect();
+    // Products of a level-3 observation carry their member's obsID and the
+    // requested observation as parent_obsid.
+    let parent = science.column("parent_obsid").unwrap();
+    assert!(parent.iter().all(|v| parents.contains(&v.display())));
+    sb.shutdown().await;
+}
