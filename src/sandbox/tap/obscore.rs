@@ -436,7 +436,7 @@ pub fn table_def() -> TableDef {
     }
 }
 
-fn text<'a>(obs: &'a Table, row: usize, col: usize) -> Option<&'a str> {
+fn text(obs: &Table, row: usize, col: usize) -> Option<&str> {
     obs.get(row, col).as_str()
 }
 
