@@ -197,28 +197,21 @@ async fn maxrec_and_overflow() {
         (t.num_rows(), t.num_columns(), last.as_deref()),
         (0, 1, Some("OVERFLOW"))
     );
-    let (_, _, body) = sync(&[
-        ("LANG", "ADQL"),
-        ("QUERY", "SELECT TOP 5 obs_id FROM ivoa.obscore"),
-        ("MAXREC", "5"),
-    ])
-    .await;
-    assert_eq!(statuses(&body), ["OK"]);
+    let status = |q: &'static str, maxrec: &'static str| async move {
+        statuses(
+            &sync(&[("LANG", "ADQL"), ("QUERY", q), ("MAXREC", maxrec)])
+                .await
+                .2,
+        )
+    };
+    assert_eq!(
+        status("SELECT TOP 5 obs_id FROM ivoa.obscore", "5").await,
+        ["OK"]
+    );
     // MAXREC above the hard limit is clamped to it (100 000 > archive): complete.
-    let (_, _, body) = sync(&[
-        ("LANG", "ADQL"),
-        ("QUERY", "SELECT obsid FROM dbo.obspointing"),
-        ("MAXREC", "5000000"),
-    ])
-    .await;
-    assert_eq!(statuses(&body), ["OK"]);
-    let (_, _, body) = sync(&[
-        ("LANG", "ADQL"),
-        ("QUERY", "SELECT obsid FROM dbo.obspointing"),
-        ("MAXREC", "lots"),
-    ])
-    .await;
-    assert_eq!(statuses(&body), ["ERROR"]);
+    let all = "SELECT obsid FROM dbo.obspointing";
+    assert_eq!(status(all, "5000000").await, ["OK"]);
+    assert_eq!(status(all, "lots").await, ["ERROR"]);
 }
 
 #[tokio::test]
