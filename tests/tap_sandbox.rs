@@ -197,28 +197,21 @@ async fn maxrec_and_overflow() {
         (t.num_rows(), t.num_columns(), last.as_deref()),
         (0, 1, Some("OVERFLOW"))
     );
-    let (_, _, body) = sync(&[
-        ("LANG", "ADQL"),
-        ("QUERY", "SELECT TOP 5 obs_id FROM ivoa.obscore"),
-        ("MAXREC", "5"),
-    ])
-    .await;
-    assert_eq!(statuses(&body), ["OK"]);
+    let status = |q: &'static str, maxrec: &'static str| async move {
+        statuses(
+            &sync(&[("LANG", "ADQL"), ("QUERY", q), ("MAXREC", maxrec)])
+                .await
+                .2,
+        )
+    };
+    assert_eq!(
+        status("SELECT TOP 5 obs_id FROM ivoa.obscore", "5").await,
+        ["OK"]
+    );
     // MAXREC above the hard limit is clamped to it (100 000 > archive): complete.
-    let (_, _, body) = sync(&[
-        ("LANG", "ADQL"),
-        ("QUERY", "SELECT obsid FROM dbo.obspointing"),
-        ("MAXREC", "5000000"),
-    ])
-    .await;
-    assert_eq!(statuses(&body), ["OK"]);
-    let (_, _, body) = sync(&[
-        ("LANG", "ADQL"),
-        ("QUERY", "SELECT obsid FROM dbo.obspointing"),
-        ("MAXREC", "lots"),
-    ])
-    .await;
-    assert_eq!(statuses(&body), ["ERROR"]);
+    let all = "SELECT obsid FROM dbo.obspointing";
+    assert_eq!(status(all, "5000000").await, ["OK"]);
+    assert_eq!(status(all, "lots").await, ["ERROR"]);
 }
 
 #[tokio::test]
@@ -270,6 +263,20 @@ fn tag(doc: &str, tag: &str) -> Option<String> {
 async fn job_doc(url: &str, query: &str) -> (u16, String) {
     let r = client().get(format!("{url}{query}")).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Poll with blocking `WAIT`s until the job reaches `phase` (or gives up
+/// after a few waits); the last job document.
+async fn wait_for(job: &str, phase: &str) -> String {
+    let mut doc = job_doc(job, "").await.1;
+    for _ in 0..4 {
+        let now = tag(&doc, "phase").unwrap_or_default();
+        if now == phase {
+            break;
+        }
+        doc = job_doc(job, &format!("?WAIT=10&PHASE={now}")).await.1;
+    }
+    doc
 }
 
 async fn create_job(form: &[(&str, &str)], fault: Option<&str>) -> String {
@@ -341,12 +348,7 @@ async fn uws_life_cycle() {
         r.headers()[reqwest::header::LOCATION].to_str().unwrap(),
         job
     );
-    let (_, doc) = job_doc(&job, "?WAIT=10&PHASE=QUEUED").await;
-    let (_, doc) = if tag(&doc, "phase").as_deref() == Some("COMPLETED") {
-        (200, doc)
-    } else {
-        job_doc(&job, "?WAIT=10").await
-    };
+    let doc = wait_for(&job, "COMPLETED").await;
     assert_eq!(tag(&doc, "phase").as_deref(), Some("COMPLETED"), "{doc}");
     assert!(tag(&doc, "startTime").is_some() && tag(&doc, "endTime").is_some());
     assert!(
@@ -436,12 +438,7 @@ async fn phase_run_at_creation_errors_and_job_lists() {
         None,
     )
     .await;
-    let (_, doc) = job_doc(&ok, "?WAIT=10").await;
-    let doc = if tag(&doc, "phase").as_deref() == Some("COMPLETED") {
-        doc
-    } else {
-        job_doc(&ok, "?WAIT=10").await.1
-    };
+    let doc = wait_for(&ok, "COMPLETED").await;
     assert_eq!(
         tag(&doc, "phase").as_deref(),
         Some("COMPLETED"),
@@ -456,13 +453,7 @@ async fn phase_run_at_creation_errors_and_job_lists() {
         None,
     )
     .await;
-    let mut doc = job_doc(&bad, "?WAIT=10").await.1;
-    for _ in 0..3 {
-        if tag(&doc, "phase").as_deref() == Some("ERROR") {
-            break;
-        }
-        doc = job_doc(&bad, "?WAIT=10").await.1;
-    }
+    let doc = wait_for(&bad, "ERROR").await;
     assert_eq!(tag(&doc, "phase").as_deref(), Some("ERROR"));
     assert!(doc.contains("<uws:errorSummary type=\"fatal\" hasDetail=\"true\"><uws:message>ADQL error: unknown column 'nope'"), "{doc}");
     let r = client().get(format!("{bad}/error")).send().await.unwrap();
@@ -561,12 +552,7 @@ async fn gateway_timeout_on_sync_only() {
     assert_eq!(r.status(), 504);
     // The same header on async requests does nothing: the client's fallback works.
     let job = create_job(&[form[0], form[1], ("PHASE", "RUN")], Some(fault)).await;
-    let (_, doc) = job_doc(&job, "?WAIT=10&PHASE=QUEUED").await;
-    let doc = if tag(&doc, "phase").as_deref() == Some("COMPLETED") {
-        doc
-    } else {
-        job_doc(&job, "?WAIT=10").await.1
-    };
+    let doc = wait_for(&job, "COMPLETED").await;
     assert_eq!(tag(&doc, "phase").as_deref(), Some("COMPLETED"));
     let r = client()
         .post(format!("{base}/sync"))

@@ -15,6 +15,9 @@
 //!           | "tap-sync" | "tap-async" | "tap-vosi" | "tap"   ; "tap": every TAP route
 //! ```
 //!
+//! A header spec with `only=ROUTE` applies to that route only (so one header
+//! can be sent on every request of a client).
+//!
 //! `tap-exec=MS` keeps an async TAP job EXECUTING for MS milliseconds before
 //! its query runs (taken from the request that creates the job or the one
 //! that sends `PHASE=RUN`). On TAP routes `error=MSG` answers a VOTable

@@ -407,7 +407,9 @@ fn iso6(s: &str) -> String {
     }
 }
 
-fn mjd_to_iso(mjd: f64) -> Option<String> {
+/// MJD as Python's `isoformat` writes the instant (also ObsCore's
+/// `obs_release_date`).
+pub(crate) fn mjd_to_iso(mjd: f64) -> Option<String> {
     if !mjd.is_finite() {
         return None;
     }

@@ -605,28 +605,17 @@ fn expr(cx: &mut Cx<'_>, e: &Expr) -> Result<Typed, AdqlError> {
             expr: a,
             pattern,
             escape_char,
-        } => like(
-            cx,
-            (*negated, *any, escape_char.is_some()),
-            a,
-            pattern,
-            false,
-            e,
-        ),
-        Expr::ILike {
+        }
+        | Expr::ILike {
             negated,
             any,
             expr: a,
             pattern,
             escape_char,
-        } => like(
-            cx,
-            (*negated, *any, escape_char.is_some()),
-            a,
-            pattern,
-            true,
-            e,
-        ),
+        } => {
+            let flags = (*negated, *any, escape_char.is_some());
+            like(cx, flags, a, pattern, matches!(e, Expr::ILike { .. }), e)
+        }
         Expr::In {
             expr: a,
             target: sql::InTarget::List(list),

@@ -197,7 +197,7 @@ struct Unit<'a> {
 fn matching_rows(plan: &Plan, src: Src<'_>, archive: &Archive, maxrec: u64) -> Vec<usize> {
     let streaming = !plan.aggregate && !plan.distinct && plan.order.is_empty();
     let want = plan.top.map_or(maxrec + 1, |t| t.min(maxrec + 1));
-    let stop = streaming.then(|| (plan.offset + want) as usize);
+    let stop = streaming.then(|| plan.offset.saturating_add(want) as usize);
     let candidates = plan
         .cone
         .as_ref()

@@ -24,6 +24,7 @@
 
 use super::catalog::{Backing, ColDef, TableDef};
 use super::eval::V;
+use crate::sandbox::missions::mjd_to_iso;
 use crate::sandbox::sky::Region;
 use crate::table::{Table, ValueRef};
 use std::borrow::Cow;
@@ -436,7 +437,7 @@ pub fn table_def() -> TableDef {
     }
 }
 
-fn text<'a>(obs: &'a Table, row: usize, col: usize) -> Option<&'a str> {
+fn text(obs: &Table, row: usize, col: usize) -> Option<&str> {
     obs.get(row, col).as_str()
 }
 
@@ -454,12 +455,6 @@ fn mime_of(uri: &str) -> &'static str {
         "jpg" | "jpeg" => "image/jpeg",
         _ => "application/octet-stream",
     }
-}
-
-/// MJD as ISO 8601 (`2022-07-12T00:00:00.000`).
-fn mjd_iso(mjd: f64) -> Option<String> {
-    let ms = ((mjd - 40587.0) * 86_400_000.0).round() as i64;
-    crate::table::normalize::epoch_ms_to_iso(ms)
 }
 
 /// The value of ObsCore column `col` for CAOM row `row`; `base` is the
@@ -480,7 +475,7 @@ pub fn value<'a>(obs: &'a Table, base: &str, row: usize, col: usize) -> V<'a> {
         AccessFormat => text(obs, row, 27).map_or(V::Null, |u| V::Str(Cow::Borrowed(mime_of(u)))),
         Fov => fov(obs, row).map_or(V::Null, V::Float),
         Metres(i) => float(obs, row, i).map_or(V::Null, |nm| V::Float(nm * 1e-9)),
-        ReleaseDate => owned(float(obs, row, 21).and_then(mjd_iso)),
+        ReleaseDate => owned(float(obs, row, 21).and_then(mjd_to_iso)),
         DataRights => match obs.get(row, 28) {
             ValueRef::Str(r) if r.eq_ignore_ascii_case("PUBLIC") => V::Str(Cow::Borrowed("public")),
             ValueRef::Str(_) => V::Str(Cow::Borrowed("proprietary")),
@@ -565,6 +560,10 @@ mod tests {
         assert_eq!(v("em_min"), V::Float(nm * 1e-9));
         assert!(matches!(v("s_fov"), V::Float(x) if x > 0.0 && x < 1.0));
         assert_eq!(v("access_estsize"), V::Null);
-        assert_eq!(mjd_iso(59731.5).as_deref(), Some("2022-06-01T12:00:00.000"));
+        assert_eq!(mjd_to_iso(59731.5).as_deref(), Some("2022-06-01T12:00:00"));
+        assert_eq!(
+            mjd_to_iso(59731.25001).as_deref(),
+            Some("2022-06-01T06:00:00.864000")
+        );
     }
 }

@@ -238,6 +238,9 @@ fn distinct_order_offset_top() {
         "SELECT obsid FROM dbo.obspointing ORDER BY obsid OFFSET 65",
     );
     assert_eq!(ints(&t, 0), [999, 1000]);
+    let huge =
+        "SELECT TOP 18446744073709551615 obsid FROM dbo.obspointing OFFSET 18446744073709551615";
+    assert_eq!(query(a, huge).num_rows(), 0);
     let t = query(
         a,
         "SELECT TOP 2 obsid - 1 AS k FROM dbo.obspointing ORDER BY k DESC OFFSET 1",
