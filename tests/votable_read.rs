@@ -573,24 +573,20 @@ const ONE_INT_ROW: &str =
 #[test]
 fn query_status_last_wins_wherever_the_info_is() {
     // Leading OK, an INFO inside the TABLE, one inside DATA, a trailing OVERFLOW.
-    let doc = format!(
-        "<VOTABLE><RESOURCE type='results'><INFO name='QUERY_STATUS' value='OK'>fine</INFO>\
+    let doc = "<VOTABLE><RESOURCE type='results'><INFO name='QUERY_STATUS' value='OK'>fine</INFO>\
 <TABLE><INFO name='other' value='x'>ignored</INFO><FIELD name='a' datatype='int'/>\
 <DATA><TABLEDATA><TR><TD>1</TD></TR></TABLEDATA><INFO name='QUERY_STATUS' value='OK'/></DATA>\
 <INFO name='QUERY_STATUS' value='OK'/></TABLE>\
-<INFO name='QUERY_STATUS' value='OVERFLOW'>truncated at 1 row</INFO></RESOURCE></VOTABLE>"
-    );
-    let s = ok(&doc).query_status.unwrap();
+<INFO name='QUERY_STATUS' value='OVERFLOW'>truncated at 1 row</INFO></RESOURCE></VOTABLE>";
+    let s = ok(doc).query_status.unwrap();
     assert_eq!(
         (s.value.as_str(), s.message.as_deref()),
         ("OVERFLOW", Some("truncated at 1 row"))
     );
     // An ERROR inside DATA, after the rows, is an error.
-    let doc = format!(
-        "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='int'/><DATA><TABLEDATA><TR><TD>1</TD></TR></TABLEDATA>\
-<INFO name='QUERY_STATUS' value='ERROR'>disk full</INFO></DATA></TABLE></RESOURCE></VOTABLE>"
-    );
-    assert!(err(&doc).ends_with("error after part of the result (QUERY_STATUS=ERROR): disk full"));
+    let doc = "<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='int'/><DATA><TABLEDATA><TR><TD>1</TD></TR></TABLEDATA>\
+<INFO name='QUERY_STATUS' value='ERROR'>disk full</INFO></DATA></TABLE></RESOURCE></VOTABLE>";
+    assert!(err(doc).ends_with("error after part of the result (QUERY_STATUS=ERROR): disk full"));
 }
 
 #[test]

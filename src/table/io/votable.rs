@@ -845,11 +845,10 @@ fn walk<R: BufRead>(
                     doc.params.push(p);
                 }
             }
-            b"TABLE" if found.is_some() || in_meta => {
-                if !empty {
-                    skip(xml, e.name().as_ref(), origin)?;
-                }
+            b"TABLE" if (found.is_some() || in_meta) && !empty => {
+                skip(xml, e.name().as_ref(), origin)?
             }
+            b"TABLE" if found.is_some() || in_meta => {}
             b"TABLE" => {
                 table_depth = resources.len();
                 found = Some(read_table(xml, &e, empty, doc, origin)?);
@@ -946,7 +945,10 @@ fn read_table<R: BufRead>(
     let mut builders: Option<Vec<ColumnBuilder>> = None;
     let mut serialization = None;
     let mut buf = Vec::with_capacity(1024);
-    while !empty {
+    loop {
+        if empty {
+            break;
+        }
         let (e, is_empty) = match next_event(xml, &mut buf, origin)? {
             Event::Start(e) => (e.into_owned(), false),
             Event::Empty(e) => (e.into_owned(), true),
