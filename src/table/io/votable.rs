@@ -977,6 +977,22 @@ fn read_table<R: BufRead>(
             _ => skip(xml, e.name().as_ref(), origin)?,
         }
     }
+    let (table, fields) = finish_table(fields, builders, origin)?;
+    Ok(Found {
+        table,
+        name: attrs.some("name"),
+        description,
+        serialization,
+        fields,
+    })
+}
+
+/// The columns (repeated names made unique) and what their FIELDs declared.
+fn finish_table(
+    fields: Vec<FieldSpec>,
+    builders: Option<Vec<ColumnBuilder>>,
+    origin: &str,
+) -> Result<(Table, Vec<FieldInfo>), IoError> {
     let builders = builders.unwrap_or_else(|| {
         fields
             .iter()
@@ -991,13 +1007,7 @@ fn read_table<R: BufRead>(
         infos.push(FieldInfo { name, ..f.info });
     }
     let table = Table::new(columns).map_err(|e| IoError::format(origin, e.to_string()))?;
-    Ok(Found {
-        table,
-        name: attrs.some("name"),
-        description,
-        serialization,
-        fields: infos,
-    })
+    Ok((table, infos))
 }
 
 /// What a FIELD or PARAM holds inside: its DESCRIPTION and `VALUES null`.
@@ -1208,40 +1218,113 @@ fn read_binary_element<R: BufRead>(
     }
 }
 
-/// Where the TABLEDATA reader is.
-struct TdPos {
+/// The TABLEDATA reader: where it is, and the cell being read.
+struct Td<'f> {
+    fields: &'f [FieldSpec],
+    origin: &'f str,
     row: usize,
     col: usize,
     in_tr: bool,
     in_td: bool,
+    cell: String,
 }
 
-impl TdPos {
-    fn error(&self, origin: &str, fields: &[FieldSpec], msg: &str) -> IoError {
-        let at = match fields.get(self.col) {
+impl Td<'_> {
+    fn error(&self, msg: &str) -> IoError {
+        let at = match self.fields.get(self.col) {
             Some(f) => format!(
                 "TABLEDATA row {}, column `{}` ({} of {})",
                 self.row + 1,
                 f.info.name,
                 self.col + 1,
-                fields.len()
+                self.fields.len()
             ),
             _ => format!("TABLEDATA row {}", self.row + 1),
         };
-        IoError::format(origin, format!("{at}: {msg}"))
+        IoError::format(self.origin, format!("{at}: {msg}"))
     }
 
-    /// A `<TD>` may open here.
-    fn open_td(&self, origin: &str, fields: &[FieldSpec]) -> Result<(), IoError> {
+    /// A `<TD>` (or `<TD/>`) opens.
+    fn open_td(&mut self) -> Result<(), IoError> {
         if !self.in_tr {
-            Err(self.error(origin, fields, "<TD> outside a <TR>"))
+            Err(self.error("<TD> outside a <TR>"))
         } else if self.in_td {
-            Err(self.error(origin, fields, "<TD> inside a <TD>"))
-        } else if self.col >= fields.len() {
-            let n = fields.len();
-            Err(self.error(origin, fields, &format!("more cells than the {n} FIELDs")))
+            Err(self.error("<TD> inside a <TD>"))
+        } else if self.col >= self.fields.len() {
+            let n = self.fields.len();
+            Err(self.error(&format!("more cells than the {n} FIELDs")))
         } else {
+            self.cell.clear();
             Ok(())
+        }
+    }
+
+    /// A `<TR>` (or `<TR/>`) opens.
+    fn open_tr(&mut self) -> Result<(), IoError> {
+        if self.in_tr {
+            return Err(self.error("<TR> inside a <TR>"));
+        }
+        self.in_tr = true;
+        self.col = 0;
+        Ok(())
+    }
+
+    /// The cell read so far goes into its column.
+    fn push_cell(&mut self, builders: &mut [ColumnBuilder]) -> Result<(), IoError> {
+        let k = self.col;
+        push_text(&self.fields[k], &mut builders[k], &self.cell).map_err(|m| self.error(&m))?;
+        self.col += 1;
+        Ok(())
+    }
+
+    /// The row ends; cells it did not have are null.
+    fn close_tr(&mut self, builders: &mut [ColumnBuilder]) {
+        builders[self.col..]
+            .iter_mut()
+            .for_each(|b| b.push(ValueRef::Null));
+        self.in_tr = false;
+        self.row += 1;
+    }
+
+    fn start(&mut self, name: &[u8]) -> Result<(), IoError> {
+        match name {
+            b"TD" => {
+                self.open_td()?;
+                self.in_td = true;
+                Ok(())
+            }
+            b"TR" => self.open_tr(),
+            other => Err(self.error(&format!("unexpected <{}>", String::from_utf8_lossy(other)))),
+        }
+    }
+
+    fn empty(&mut self, name: &[u8], builders: &mut [ColumnBuilder]) -> Result<(), IoError> {
+        match name {
+            b"TD" => {
+                self.open_td()?;
+                self.push_cell(builders)
+            }
+            b"TR" => {
+                self.open_tr()?;
+                self.close_tr(builders);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// An end tag inside TABLEDATA.
+    fn end(&mut self, name: &[u8], builders: &mut [ColumnBuilder]) -> Result<(), IoError> {
+        match name {
+            b"TD" => {
+                self.in_td = false;
+                self.push_cell(builders)
+            }
+            b"TR" => {
+                self.close_tr(builders);
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -1253,73 +1336,30 @@ fn read_tabledata<R: BufRead>(
     origin: &str,
 ) -> Result<(), IoError> {
     let mut buf = Vec::with_capacity(4096);
-    let mut cell = String::new();
-    let mut p = TdPos {
+    let mut td = Td {
+        fields,
+        origin,
         row: 0,
         col: 0,
         in_tr: false,
         in_td: false,
-    };
-    let push = |p: &mut TdPos, b: &mut [ColumnBuilder], s: &str| {
-        push_text(&fields[p.col], &mut b[p.col], s).map_err(|m| p.error(origin, fields, &m))?;
-        p.col += 1;
-        Ok::<(), IoError>(())
+        cell: String::new(),
     };
     loop {
         match next_event(xml, &mut buf, origin)? {
-            Event::Start(e) => match e.local_name().as_ref() {
-                b"TD" => {
-                    p.open_td(origin, fields)?;
-                    p.in_td = true;
-                    cell.clear();
-                }
-                b"TR" if p.in_tr => return Err(p.error(origin, fields, "<TR> inside a <TR>")),
-                b"TR" => {
-                    p.in_tr = true;
-                    p.col = 0;
-                }
-                other => {
-                    let msg = format!("unexpected <{}>", String::from_utf8_lossy(other));
-                    return Err(p.error(origin, fields, &msg));
-                }
-            },
-            Event::Empty(e) => match e.local_name().as_ref() {
-                b"TD" => {
-                    p.open_td(origin, fields)?;
-                    push(&mut p, builders, "")?;
-                }
-                b"TR" if p.in_tr => return Err(p.error(origin, fields, "<TR> inside a <TR>")),
-                b"TR" => {
-                    builders.iter_mut().for_each(|b| b.push(ValueRef::Null));
-                    p.row += 1;
-                }
-                _ => {}
-            },
-            Event::Text(t) if p.in_td => {
-                cell.push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?)
+            Event::Start(e) => td.start(e.local_name().as_ref())?,
+            Event::Empty(e) => td.empty(e.local_name().as_ref(), builders)?,
+            Event::End(e) if e.local_name().as_ref() == b"TABLEDATA" => return Ok(()),
+            Event::End(e) => td.end(e.local_name().as_ref(), builders)?,
+            Event::Text(t) if td.in_td => td
+                .cell
+                .push_str(&t.xml10_content().map_err(|e| xml_error(origin, xml, e))?),
+            Event::CData(t) if td.in_td => td
+                .cell
+                .push_str(&t.decode().map_err(|e| xml_error(origin, xml, e))?),
+            Event::GeneralRef(r) if td.in_td => {
+                push_ref(&mut td.cell, &r).map_err(|m| td.error(&m))?
             }
-            Event::CData(t) if p.in_td => {
-                cell.push_str(&t.decode().map_err(|e| xml_error(origin, xml, e))?)
-            }
-            Event::GeneralRef(r) if p.in_td => {
-                push_ref(&mut cell, &r).map_err(|m| p.error(origin, fields, &m))?
-            }
-            Event::End(e) => match e.local_name().as_ref() {
-                b"TD" => {
-                    p.in_td = false;
-                    push(&mut p, builders, &cell)?;
-                }
-                b"TR" => {
-                    // A short row: the missing cells are null.
-                    builders[p.col..]
-                        .iter_mut()
-                        .for_each(|b| b.push(ValueRef::Null));
-                    p.in_tr = false;
-                    p.row += 1;
-                }
-                b"TABLEDATA" => return Ok(()),
-                _ => {}
-            },
             Event::Eof => return Err(truncated(origin, xml, "TABLEDATA")),
             _ => {}
         }
