@@ -4,6 +4,7 @@
 //! failed; 2 invalid manifest or usage; 3 results changed (reserved for
 //! `--locked` and `diff`); 130 interrupted.
 
+pub mod inspect;
 pub mod progress;
 
 use crate::diag::Problems;
@@ -186,6 +187,14 @@ pub enum Command {
         keys: Vec<String>,
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
+    },
+    /// What is in a table file (CSV, ECSV, JSON, VOTable): rows, and each
+    /// column's type, unit, UCD and null count; for a VOTable also its
+    /// serialisation, QUERY_STATUS, VOTable datatypes and PARAMs.
+    Inspect {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = inspect::InspectFormat::Text)]
+        format: inspect::InspectFormat,
     },
     /// List or prune the response cache.
     Cache {
@@ -458,6 +467,7 @@ pub fn main(cli: Cli) -> i32 {
             keys,
             format,
         } => cmd_diff(&old, &new, &keys, format),
+        Command::Inspect { file, format } => inspect::run(&file, format),
         Command::Fetch {
             plan,
             jobs,

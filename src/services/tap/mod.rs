@@ -695,7 +695,7 @@ fn parse_result(q: &Query, status: u16, body: &[u8]) -> Result<(Table, bool), Ta
             .query_status
             .as_ref()
             .is_some_and(|s| s.value.eq_ignore_ascii_case("OVERFLOW"));
-        let table = doc.table.ok_or_else(|| TapError::Format {
+        let table = doc.read.map(|r| r.table).ok_or_else(|| TapError::Format {
             service: q.service.clone(),
             status,
             detail: "the VOTable holds no results TABLE".into(),

@@ -8,7 +8,7 @@
 //! | --- | --- | --- | --- |
 //! | CSV | types inferred per column | RFC 4180 quoting, nulls as empty fields | no |
 //! | ECSV 1.0 | declared types, `,` or space delimiter | `,` delimiter | unit, description, `meta: {ucd, xtype}` |
-//! | VOTable | TABLEDATA, BINARY, BINARY2 (base64), streaming | TABLEDATA or BINARY2 (`votable::write_with`: also BINARY, declared datatypes, INFOs) | unit, ucd, xtype, DESCRIPTION |
+//! | VOTable | TABLEDATA, BINARY, BINARY2 (base64), streaming; every datatype and arraysize | TABLEDATA or BINARY2 (`votable::write_with`: also BINARY, declared datatypes, INFOs) | unit, ucd, xtype, DESCRIPTION (and, in [`VotableRead`], datatype, arraysize, utype, width, precision, `ref`, `VALUES null`, PARAMs) |
 //! | JSON | our shape, array of objects, MAST Mashup `fields`/`data` | `{name, columns, rows}` | unit, description, ucd, xtype |
 
 pub mod csv;
