@@ -906,6 +906,29 @@ fn overflow_warn_keeps_the_truncated_rows() {
     );
 }
 
+/// An async job truncated at MAXREC gives the same rows as the sync query
+/// (pyvo's answer), flagged as truncated.
+#[test]
+fn overflow_warn_async_matches_sync() {
+    let Some(d) = dachs("overflow_warn_async_matches_sync") else {
+        return;
+    };
+    let p = pyvo(
+        &d,
+        OVERFLOW_QUERY,
+        Ask {
+            maxrec: Some(MAXREC),
+            ..SYNC_B2
+        },
+    );
+    let r = run(&d, &overflow_manifest("async", "    overflow: warn"));
+    r.assert_ok();
+    assert_outputs_match(&r, "obs", &p);
+    let want = format!("warning: the TAP service truncated the result at {MAXREC} rows");
+    let notes = r.notes("obs");
+    assert!(notes.iter().any(|n| n.starts_with(&want)), "{notes:?}");
+}
+
 fn paging_matches_pyvo(test: &str, mode: &str, extra: &str) {
     let Some(d) = dachs(test) else {
         return;
@@ -936,8 +959,7 @@ fn overflow_page_by_offset_gives_the_full_answer() {
     );
 }
 
-/// Async jobs on DaCHS 2.7 return MAXREC+1 rows when they overflow (sync
-/// returns MAXREC): keyset pages must neither lose nor repeat a row.
+/// Keyset pages through async jobs must neither lose nor repeat a row.
 #[test]
 fn overflow_page_by_obsid_async_gives_the_full_answer() {
     paging_matches_pyvo(

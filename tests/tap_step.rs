@@ -453,3 +453,29 @@ async fn the_tap_example_chains_into_products() {
     assert!(parent.iter().all(|v| parents.contains(&v.display())));
     sb.shutdown().await;
 }
+
+/// 502/503/504 are retried with backoff (Retry-After honoured): the first
+/// two TAP requests answer 503, and the step still succeeds, sync and async.
+#[tokio::test(flavor = "multi_thread")]
+async fn unavailable_is_retried() {
+    for (mode, route) in [("sync", "tap-sync"), ("async", "tap-async")] {
+        let spec = format!("status=503,retry-after=0,first=2,only={route}");
+        let sb = start(Some(&spec)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let m = format!(
+            "version: 1\nname: retry\nsteps:\n  obs:\n    kind: tap\n    service: mast-caom\n    mode: {mode}\n    query: SELECT TOP 3 obs_id FROM ivoa.obscore ORDER BY obs_id\noutputs:\n  - {{from: obs, path: obs.csv}}\n"
+        );
+        let (code, err) =
+            tokio::task::block_in_place(|| run(dir.path(), &sb.base_url, &m, &["--no-cache"]));
+        assert_eq!(code, 0, "{mode}: {err}");
+        assert_eq!(table(dir.path(), "obs.csv").num_rows(), 3, "{mode}");
+        let s = step(dir.path(), "obs");
+        let requests = s["requests"].as_u64().unwrap();
+        let unfaulted = if mode == "sync" { 1 } else { 5 };
+        assert!(
+            requests >= unfaulted + 2,
+            "{mode}: the two 503s were retried ({requests} requests)"
+        );
+        sb.shutdown().await;
+    }
+}

@@ -275,6 +275,7 @@ impl Tap {
         let key = q.cache_key();
         if let Some(body) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             let (table, overflow) = parse_result(q, 200, &body)?;
+            let (table, overflow, note) = within_maxrec(q, table, overflow);
             return Ok(Answer {
                 table,
                 overflow,
@@ -282,7 +283,7 @@ impl Tap {
                 cache_hit: true,
                 job: None,
                 ask: q.ask_key(),
-                notes: Vec::new(),
+                notes: note.into_iter().collect(),
             });
         }
         if self
@@ -298,11 +299,13 @@ impl Tap {
             polling: self.polling,
             requests: AtomicU64::new(0),
         };
-        let fetched = call.fetch(slot).await?;
+        let mut fetched = call.fetch(slot).await?;
         let (table, overflow) = parse_result(q, fetched.status, &fetched.body)?;
         if let Some(c) = &self.cache {
             c.put(&key, &fetched.body);
         }
+        let (table, overflow, note) = within_maxrec(q, table, overflow);
+        fetched.notes.extend(note);
         Ok(Answer {
             table,
             overflow,
@@ -721,8 +724,24 @@ fn parse_result(q: &Query, status: u16, body: &[u8]) -> Result<(Table, bool), Ta
     })
 }
 
+/// At most MAXREC rows: DaCHS's async jobs return MAXREC+1 when they
+/// overflow; the extra rows are dropped and the result counts as truncated.
+fn within_maxrec(q: &Query, table: Table, overflow: bool) -> (Table, bool, Option<String>) {
+    match q.maxrec {
+        Some(m) if table.num_rows() as u64 > m && q.format != Format::Csv => {
+            let note = format!(
+                "the service returned {} rows for MAXREC={m}; kept the first {m}",
+                table.num_rows()
+            );
+            (csv_overflow(table, Some(m)).0, true, Some(note))
+        }
+        _ => (table, overflow, None),
+    }
+}
+
 /// CSV has no overflow flag: MAXREC+1 was asked for, so a row beyond MAXREC
-/// means truncation; it is dropped.
+/// means truncation; it is dropped (as are rows beyond MAXREC of a service
+/// that sends too many).
 fn csv_overflow(table: Table, maxrec: Option<u64>) -> (Table, bool) {
     match maxrec {
         Some(m) if table.num_rows() as u64 > m => {

@@ -421,3 +421,17 @@ fn keys_ignore_the_host_for_locks_but_not_for_the_cache() {
     let c = query("http://one", "SELECT b FROM t", Mode::Sync);
     assert_ne!(a.ask_key(), c.ask_key());
 }
+
+#[test]
+fn never_more_than_maxrec_rows() {
+    let t =
+        crate::table::io::read_bytes(b"a\n1\n2\n3\n", crate::table::io::Format::Csv, "t").unwrap();
+    let mut q = query("http://x", "SELECT a FROM t", Mode::Async);
+    q.maxrec = Some(2);
+    let (t2, over, note) = within_maxrec(&q, t.clone(), false);
+    assert_eq!((t2.num_rows(), over), (2, true));
+    assert!(note.unwrap().contains("returned 3 rows for MAXREC=2"));
+    q.maxrec = Some(3);
+    let (t3, over, note) = within_maxrec(&q, t, false);
+    assert_eq!((t3.num_rows(), over, note), (3, false, None));
+}
