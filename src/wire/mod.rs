@@ -1,10 +1,13 @@
-//! The MAST Mashup wire types, shared by the `sandbox` emulator and (later)
-//! our client. Serde types only: no I/O and no table logic here.
+//! The MAST Mashup wire types, shared by the `sandbox` emulator and our
+//! client, and UWS phases (`uws`). Serde types only: no I/O and no table
+//! logic here.
 //!
 //! Every type cites the section of `shared/reference/mashup-protocol.md`
 //! ("the protocol doc") that defines it. Names are spelled as MAST spells
 //! them on the wire (`paramName`, `freeText`, `pageSize`, `cacheBreaker`,
 //! `resolvedCoordinate`, `decl`…), with Rust-side names in snake case.
+
+pub mod uws;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};

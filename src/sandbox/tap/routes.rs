@@ -169,7 +169,7 @@ async fn job(
     };
     let q = params(q.as_deref(), b"");
     let wait = q.get("WAIT").and_then(|w| w.trim().parse::<i64>().ok());
-    let seen = q.get("PHASE").and_then(phase_named);
+    let seen = q.get("PHASE").and_then(Phase::parse);
     let found = match wait {
         Some(w) if w != 0 => {
             let d = if w < 0 {
@@ -185,19 +185,6 @@ async fn job(
         Some(j) => xml_reply(&spec, job_xml(&j, &job_url(&headers, &id))),
         None => no_job(&spec, &id),
     }
-}
-
-fn phase_named(s: &str) -> Option<Phase> {
-    [
-        Phase::Pending,
-        Phase::Queued,
-        Phase::Executing,
-        Phase::Completed,
-        Phase::Error,
-        Phase::Aborted,
-    ]
-    .into_iter()
-    .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
 }
 
 /// `POST <job>` with `ACTION=DELETE`.
@@ -257,7 +244,7 @@ async fn result(State(st): S, Path(id): Path<String>, headers: HeaderMap) -> Res
         _ => http_error(
             &spec,
             StatusCode::NOT_FOUND,
-            &format!("Job {id} has no result (phase {})", j.phase.name()),
+            &format!("Job {id} has no result (phase {})", j.phase.as_str()),
         ),
     }
 }
@@ -276,7 +263,7 @@ async fn job_leaf(
         return no_job(&spec, &id);
     };
     match leaf.as_str() {
-        "phase" => text(&spec, j.phase.name()),
+        "phase" => text(&spec, j.phase.as_str()),
         "parameters" => xml_reply(&spec, parameters_xml(&j, true)),
         "results" => xml_reply(&spec, results_xml(&j, &job_url(&headers, &id), true)),
         "error" => error_leaf(&spec, &j),
@@ -304,7 +291,7 @@ fn error_leaf(spec: &FaultSpec, j: &Job) -> Response {
         _ => http_error(
             spec,
             StatusCode::NOT_FOUND,
-            &format!("Job {} has no error (phase {})", j.id, j.phase.name()),
+            &format!("Job {} has no error (phase {})", j.id, j.phase.as_str()),
         ),
     }
 }
@@ -363,7 +350,7 @@ fn post_parameters(st: &AppState, j: &Job, p: &Params) -> Result<(), String> {
     if j.phase != Phase::Pending {
         return Err(format!(
             "Parameters cannot be changed in phase {}",
-            j.phase.name()
+            j.phase.as_str()
         ));
     }
     st.tap.jobs.update(&j.id, |job| {

@@ -20,34 +20,7 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Longest blocking `WAIT` (also what `WAIT=-1` means).
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
-/// UWS phases the sandbox uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Pending,
-    Queued,
-    Executing,
-    Completed,
-    Error,
-    Aborted,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Pending => "PENDING",
-            Phase::Queued => "QUEUED",
-            Phase::Executing => "EXECUTING",
-            Phase::Completed => "COMPLETED",
-            Phase::Error => "ERROR",
-            Phase::Aborted => "ABORTED",
-        }
-    }
-
-    /// Phases in which `WAIT` blocks.
-    pub fn active(self) -> bool {
-        matches!(self, Phase::Pending | Phase::Queued | Phase::Executing)
-    }
-}
+pub use crate::wire::uws::Phase;
 
 /// One job.
 #[derive(Debug, Clone)]
@@ -306,7 +279,7 @@ pub fn job_xml(j: &Job, job_url: &str) -> String {
         s.push_str(&format!("<uws:runId>{}</uws:runId>", xml(r)));
     }
     s.push_str("<uws:ownerId xsi:nil=\"true\"/>");
-    s.push_str(&format!("<uws:phase>{}</uws:phase>", j.phase.name()));
+    s.push_str(&format!("<uws:phase>{}</uws:phase>", j.phase.as_str()));
     s.push_str(&format!("<uws:quote>{}</uws:quote>", iso(j.created)));
     s.push_str(&format!(
         "<uws:creationTime>{}</uws:creationTime>",
@@ -344,7 +317,7 @@ pub fn jobs_xml(jobs: &[Job], async_url: &str, q: &Params) -> String {
     let after = q.get("AFTER").and_then(parse_iso);
     let mut list: Vec<&Job> = jobs
         .iter()
-        .filter(|j| phases.is_empty() || phases.iter().any(|p| p == j.phase.name()))
+        .filter(|j| phases.is_empty() || phases.iter().any(|p| p == j.phase.as_str()))
         .filter(|j| after.is_none_or(|a| j.created > a))
         .collect();
     if let Some(n) = q.get("LAST").and_then(|n| n.trim().parse::<usize>().ok()) {
@@ -358,7 +331,7 @@ pub fn jobs_xml(jobs: &[Job], async_url: &str, q: &Params) -> String {
             "<uws:jobref id=\"{0}\" xlink:href=\"{1}/{0}\"><uws:phase>{2}</uws:phase>",
             xml(&j.id),
             xml(async_url),
-            j.phase.name()
+            j.phase.as_str()
         ));
         if let Some(r) = &j.run_id {
             s.push_str(&format!("<uws:runId>{}</uws:runId>", xml(r)));

@@ -5,61 +5,7 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-/// A UWS execution phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Pending,
-    Queued,
-    Executing,
-    Completed,
-    Error,
-    Aborted,
-    Unknown,
-    Held,
-    Suspended,
-    Archived,
-}
-
-impl Phase {
-    pub fn parse(s: &str) -> Option<Phase> {
-        Some(match s.trim().to_ascii_uppercase().as_str() {
-            "PENDING" => Phase::Pending,
-            "QUEUED" => Phase::Queued,
-            "EXECUTING" | "RUN" => Phase::Executing,
-            "COMPLETED" => Phase::Completed,
-            "ERROR" => Phase::Error,
-            "ABORTED" => Phase::Aborted,
-            "UNKNOWN" => Phase::Unknown,
-            "HELD" => Phase::Held,
-            "SUSPENDED" => Phase::Suspended,
-            "ARCHIVED" => Phase::Archived,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Pending => "PENDING",
-            Phase::Queued => "QUEUED",
-            Phase::Executing => "EXECUTING",
-            Phase::Completed => "COMPLETED",
-            Phase::Error => "ERROR",
-            Phase::Aborted => "ABORTED",
-            Phase::Unknown => "UNKNOWN",
-            Phase::Held => "HELD",
-            Phase::Suspended => "SUSPENDED",
-            Phase::Archived => "ARCHIVED",
-        }
-    }
-
-    /// The job will not change phase by itself any more.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Phase::Completed | Phase::Error | Phase::Aborted | Phase::Archived
-        )
-    }
-}
+pub use crate::wire::uws::Phase;
 
 /// What a client reads from `GET <job>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
