@@ -1850,10 +1850,24 @@ impl<'a> Validator<'a> {
         colrefs.extend(ColRef::list(carry, &at("carry")));
     }
 
+    /// A Mashup step's `deadline` (default 10 minutes).
     fn deadline(&mut self, d: Option<&str>, path: &[Seg]) -> std::time::Duration {
-        match d {
-            None => std::time::Duration::from_secs(600),
-            Some(d) => parse_duration(d).unwrap_or_else(|| {
+        self.duration_or(d, path, 600)
+    }
+
+    /// A duration setting (`90s`, `10m`, `1h`), or `default_secs` when it
+    /// is absent; a bad or zero duration is reported.
+    fn duration_or(
+        &mut self,
+        d: Option<&str>,
+        path: &[Seg],
+        default_secs: u64,
+    ) -> std::time::Duration {
+        let default = std::time::Duration::from_secs(default_secs);
+        let Some(d) = d else { return default };
+        match parse_duration(d).filter(|d| !d.is_zero()) {
+            Some(d) => d,
+            None => {
                 self.err(
                     Problem::new(
                         "bad_value",
@@ -1862,8 +1876,8 @@ impl<'a> Validator<'a> {
                     )
                     .help("write e.g. `90s`, `10m` or `1h`"),
                 );
-                std::time::Duration::from_secs(600)
-            }),
+                default
+            }
         }
     }
 

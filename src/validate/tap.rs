@@ -3,13 +3,12 @@
 //! to know the result's columns and whether it can be paged), and the
 //! paging, timeout and format settings.
 
-use super::{Validator, parse_duration};
+use super::Validator;
 use crate::diag::Problem;
 use crate::manifest::spans::{Seg, Span};
 use crate::manifest::{self as raw};
 use crate::services::tap::{self as tapsvc, adql};
 use crate::template::{self, Reference};
-use std::time::Duration;
 
 use super::model::{Overflow, TapOp, TapService};
 
@@ -317,26 +316,6 @@ impl Validator<'_> {
                 .help("add `page_by: obsid` (a unique, non-null column; fastest), or an `ORDER BY` to the query"),
             ),
             None => {}
-        }
-    }
-
-    fn duration_or(&mut self, d: Option<&str>, path: &[Seg], default_secs: u64) -> Duration {
-        let Some(d) = d else {
-            return Duration::from_secs(default_secs);
-        };
-        match parse_duration(d).filter(|d| !d.is_zero()) {
-            Some(d) => d,
-            None => {
-                self.err(
-                    Problem::new(
-                        "bad_value",
-                        format!("`{d}` is not a duration"),
-                        self.span_value(path),
-                    )
-                    .help("write e.g. `90s`, `10m` or `1h`"),
-                );
-                Duration::from_secs(default_secs)
-            }
         }
     }
 }
