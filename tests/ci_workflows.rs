@@ -11,14 +11,13 @@
 //! makes), then on PATH. When one is missing its test prints `SKIPPED: ...`
 //! and passes, unless `MASTFLOW_REQUIRE_INTEROP=1`, which makes it fail.
 
+mod common;
+
+use common::repo;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn script(name: &str) -> PathBuf {
     repo().join("docs/ci").join(name)
@@ -856,12 +855,9 @@ fn linter(name: &str) -> Option<PathBuf> {
                 .is_ok_and(|o| o.status.success())
         });
     if found.is_none() {
-        if std::env::var("MASTFLOW_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!(
-                "MASTFLOW_REQUIRE_INTEROP=1 but no `{name}` (pip install -r .ci/requirements.txt)"
-            );
-        }
-        println!("SKIPPED: {name} not installed");
+        common::skip_or_fail(format!(
+            "{name} not installed (pip install -r .ci/requirements.txt)"
+        ));
     }
     found
 }

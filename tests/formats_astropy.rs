@@ -14,6 +14,9 @@
 //!   uses NaN as the float null), and so do we; ECSV keeps it as NaN.
 //! - astropy rewrites units in its own notation; units compare without spaces.
 
+mod common;
+
+use common::python;
 use mastflow::table::column::ColumnBuilder;
 use mastflow::table::io::{self, Format};
 use mastflow::table::{Column, ColumnMeta, DataType, Table, ValueRef};
@@ -110,30 +113,11 @@ else:
     print(json.dumps({p: describe(p, f) for p, f in zip(sys.argv[2::2], sys.argv[3::2])}))
 "#;
 
-fn python() -> String {
-    std::env::var("MASTFLOW_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
 /// `Some(script path)` when astropy can be used; `None` when the test is skipped.
 fn setup(dir: &Path) -> Option<PathBuf> {
     let script = dir.join("interop.py");
     std::fs::write(&script, SCRIPT).unwrap();
-    let probe = Command::new(python())
-        .args(["-c", "import numpy, astropy"])
-        .output();
-    let ok = matches!(&probe, Ok(o) if o.status.success());
-    if !ok {
-        let why = match probe {
-            Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-            Err(e) => format!("cannot run `{}`: {e}", python()),
-        };
-        if std::env::var("MASTFLOW_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("MASTFLOW_REQUIRE_INTEROP=1 but astropy cannot be imported: {why}");
-        }
-        println!("SKIPPED: astropy not installed ({})", why.trim());
-        return None;
-    }
-    Some(script)
+    common::python_peer("astropy", "numpy, astropy").then_some(script)
 }
 
 fn run(script: &Path, args: &[&str]) -> String {

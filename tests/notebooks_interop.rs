@@ -5,19 +5,14 @@
 //! astroquery the test says it is skipped and passes, unless
 //! `MASTFLOW_REQUIRE_INTEROP=1` (CI), which makes it fail.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{interop_dir, python, repo};
 use mastflow::table::{Table, ValueRef};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-fn python() -> String {
-    std::env::var("MASTFLOW_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
 
 fn strings(t: &Table, col: &str) -> Vec<String> {
     let mut v: Vec<String> = t.column(col).unwrap().iter().map(|x| x.display()).collect();
@@ -44,17 +39,7 @@ fn run_manifest(example: &str, base: &str, out: &Path) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn manifests_find_the_same_rows_as_the_notebooks_astroquery() {
-    let ok = std::process::Command::new(python())
-        .args(["-c", "import astroquery.mast"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("MASTFLOW_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "MASTFLOW_REQUIRE_INTEROP=1 but astroquery is not importable by {}",
-            python()
-        );
-        println!("SKIPPED: astroquery not installed");
+    if !common::python_peer("astroquery", "astroquery.mast") {
         return;
     }
     let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config::default())
@@ -66,7 +51,7 @@ async fn manifests_find_the_same_rows_as_the_notebooks_astroquery() {
     let (astro, outs) = tokio::task::spawn_blocking(move || {
         let astro = std::process::Command::new(python())
             .arg("notebooks_astroquery.py")
-            .current_dir(repo().join("tests/interop"))
+            .current_dir(interop_dir())
             .env("MASTFLOW_SANDBOX_URL", &b)
             .output()
             .unwrap();

@@ -2,34 +2,13 @@
 //! server: exact paging, MAST filter semantics, the bundled real chains,
 //! downloads (ranges, 401), auth, faults and determinism.
 
-use mastflow::sandbox::{self, Config, DEFAULT_TOKEN, Running};
+mod common;
+
+// `base().await`: the base URL of the sandbox all these tests share.
+use common::shared_sandbox as base;
+use mastflow::sandbox::{self, Config, DEFAULT_TOKEN};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use tokio::sync::OnceCell;
-
-static SANDBOX: OnceCell<(String, tokio::runtime::Handle)> = OnceCell::const_new();
-
-/// One shared sandbox (default config) per test binary, on its own runtime
-/// so that every `#[tokio::test]` can use it.
-async fn base() -> String {
-    SANDBOX
-        .get_or_init(|| async {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Runtime::new().unwrap();
-                rt.block_on(async {
-                    let r: Running = sandbox::start(Config::default()).await.unwrap();
-                    tx.send((r.base_url.clone(), tokio::runtime::Handle::current()))
-                        .unwrap();
-                    r.handle.await.ok();
-                });
-            });
-            rx.recv().unwrap()
-        })
-        .await
-        .0
-        .clone()
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()

@@ -5,27 +5,11 @@
 //! cannot be imported the test prints `SKIPPED: astroquery not installed`
 //! and passes, unless `MASTFLOW_REQUIRE_INTEROP=1`, which makes it fail.
 
+mod common;
+
+use common::{interop_dir, python};
 use mastflow::sandbox::{self, Config};
-use std::path::PathBuf;
 use std::process::Command;
-
-fn python() -> String {
-    std::env::var("MASTFLOW_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
-}
-
-fn astroquery_available() -> bool {
-    Command::new(python())
-        .args(["-c", "import astroquery.mast"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
 
 fn run_script(script: &str, base_url: &str) {
     let out = Command::new(python())
@@ -49,14 +33,7 @@ fn run_script(script: &str, base_url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn astroquery_against_the_sandbox() {
-    if !astroquery_available() {
-        if std::env::var("MASTFLOW_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!(
-                "MASTFLOW_REQUIRE_INTEROP=1 but `{} -c 'import astroquery.mast'` fails",
-                python()
-            );
-        }
-        println!("SKIPPED: astroquery not installed");
+    if !common::python_peer("astroquery", "astroquery.mast") {
         return;
     }
     let plain = sandbox::start(Config::default())

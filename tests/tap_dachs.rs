@@ -13,7 +13,10 @@
 //! publishes (`tests/interop/dachs/mastcaom/data/obs.csv`) is what the
 //! sandbox's archive gives today. `MASTFLOW_UPDATE_DACHS_SAMPLE=1` rewrites it.
 
+mod common;
+
 use assert_cmd::Command;
+use common::repo;
 use mastflow::table::{DataType, Table, ValueRef};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -277,10 +280,6 @@ mod sample {
     }
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn dachs_sample_is_current() {
     let path = repo().join("tests/interop/dachs/mastcaom/data/obs.csv");
@@ -313,15 +312,8 @@ struct Dachs {
     python: String,
 }
 
-fn require_interop() -> bool {
-    std::env::var("MASTFLOW_REQUIRE_INTEROP").as_deref() == Ok("1")
-}
-
 fn skip(test: &str, why: &str) -> Option<Dachs> {
-    if require_interop() {
-        panic!("{test}: MASTFLOW_REQUIRE_INTEROP=1 but {why}");
-    }
-    println!("SKIPPED: {test}: {why}");
+    common::skip_or_fail(format!("{test}: {why}"));
     None
 }
 
@@ -336,19 +328,16 @@ fn dachs(test: &str) -> Option<Dachs> {
             );
         }
     };
-    let python = std::env::var("MASTFLOW_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let has_pyvo = std::process::Command::new(&python)
-        .args(["-c", "import pyvo"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !has_pyvo {
+    if let Err(why) = common::python_imports("pyvo") {
         return skip(
             test,
-            &format!("`{python} -c 'import pyvo'` fails (pip install -r .ci/requirements.txt)"),
+            &format!("pyvo not installed ({why}; pip install -r .ci/requirements.txt)"),
         );
     }
-    Some(Dachs { url, python })
+    Some(Dachs {
+        url,
+        python: common::python(),
+    })
 }
 
 /// How pyvo is asked: sync or async, MAXREC, RESPONSEFORMAT.

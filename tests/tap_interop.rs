@@ -9,40 +9,11 @@
 //! test fail. STILTS is the Debian package `stilts` (`apt-get install -y
 //! --no-install-recommends stilts`).
 
+mod common;
+
+use common::{available, interop_dir, python};
 use mastflow::sandbox::{self, Config, Running};
-use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn python() -> String {
-    std::env::var("MASTFLOW_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
-}
-
-fn works(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Whether to run a peer: skip (saying so) when it is missing, unless
-/// interop is required.
-fn available(peer: &str, present: bool) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var("MASTFLOW_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("MASTFLOW_REQUIRE_INTEROP=1 but {peer} is not installed");
-    }
-    println!("SKIPPED: {peer} not installed");
-    false
-}
 
 async fn start() -> (Running, String) {
     let r = sandbox::start(Config::default())
@@ -61,7 +32,7 @@ fn text(o: &Output) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyvo_against_the_sandbox() {
-    if !available("pyvo", works(&python(), &["-c", "import pyvo"])) {
+    if !common::python_peer("pyvo", "pyvo") {
         return;
     }
     let (running, _) = start().await;
@@ -107,7 +78,7 @@ fn tapquery(url: &str, adql: &str, extra: &[&str]) -> Output {
 }
 
 fn stilts_present() -> bool {
-    works("stilts", &["-version"])
+    common::succeeds("stilts", &["-version"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

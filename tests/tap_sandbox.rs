@@ -3,31 +3,15 @@
 //! HTTP 200, the UWS life cycle (WAIT, PHASE, DELETE → 404, job list),
 //! VOSI documents, and the faults `status=504,only=tap-sync` and `tap-exec`.
 
-use mastflow::sandbox::{self, Config, Running};
+mod common;
+
 use mastflow::table::io::votable;
 use mastflow::table::{Table, Value};
 use std::time::{Duration, Instant};
-use tokio::sync::OnceCell;
 
-static SANDBOX: OnceCell<String> = OnceCell::const_new();
-
-/// One shared sandbox (default config) per test binary, on its own runtime.
+/// The TAP service of the test binary's shared sandbox.
 async fn tap() -> String {
-    SANDBOX
-        .get_or_init(|| async {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Runtime::new().unwrap();
-                rt.block_on(async {
-                    let r: Running = sandbox::start(Config::default()).await.unwrap();
-                    tx.send(r.base_url.clone()).unwrap();
-                    r.handle.await.ok();
-                });
-            });
-            format!("{}/vo-tap/api/v0.1/caom", rx.recv().unwrap())
-        })
-        .await
-        .clone()
+    format!("{}/vo-tap/api/v0.1/caom", common::shared_sandbox().await)
 }
 
 fn client() -> reqwest::Client {

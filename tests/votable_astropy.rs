@@ -21,6 +21,9 @@
 //! tests print `SKIPPED: astropy not installed` and pass, unless
 //! `MASTFLOW_REQUIRE_INTEROP=1`, when they fail.
 
+mod common;
+
+use common::{interop_dir, python};
 use mastflow::table::io::votable::{self, Serialization, VotableRead};
 use mastflow::table::{DataType, Table, ValueRef};
 use serde_json::{Value as J, json};
@@ -33,29 +36,24 @@ const FILES: [&str; 3] = [
     "astropy_binary2.vot",
 ];
 
-fn python() -> String {
-    std::env::var("MASTFLOW_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn helper() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/votable_astropy.py")
-}
-
-/// Run the helper; `None` when astropy is missing (and not required).
+/// Run the helper (`tests/interop/votable_astropy.py`, which exits with 3
+/// when it cannot import astropy); `None` when astropy is missing (and not
+/// required).
 fn py(args: &[&str]) -> Option<String> {
     let out = Command::new(python())
-        .arg(helper())
+        .arg(interop_dir().join("votable_astropy.py"))
         .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python()));
-    if out.status.code() == Some(3) {
-        let why = String::from_utf8_lossy(&out.stdout).into_owned();
-        if std::env::var("MASTFLOW_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("MASTFLOW_REQUIRE_INTEROP=1 but astropy cannot be imported: {why}");
-        }
-        println!("SKIPPED: astropy not installed ({})", why.trim());
+        .output();
+    let missing = match &out {
+        Err(e) => Some(format!("cannot run `{}`: {e}", python())),
+        Ok(o) if o.status.code() == Some(3) => Some(String::from_utf8_lossy(&o.stdout).into()),
+        Ok(_) => None,
+    };
+    if let Some(why) = missing {
+        common::skip_or_fail(format!("astropy not installed ({})", why.trim()));
         return None;
     }
+    let out = out.unwrap();
     assert!(
         out.status.success(),
         "python {args:?} failed:\n{}\n{}",
