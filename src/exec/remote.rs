@@ -9,6 +9,7 @@ use crate::template::{Context, row_value};
 use crate::validate::{
     CaomCriterion, CaomQuery, MashupOp, MissionsOp, Op, PositionText, SiQuery, Target,
 };
+use crate::wire::types::{self, WireType};
 use serde_json::Value as J;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -137,22 +138,31 @@ async fn missions(
             other => other.to_string(),
         };
         let value = match c {
+            // Literals go as written (astroquery passes Python values
+            // through); template text stays a string.
             CaomCriterion::Values(v) => {
-                let vals = render_values(v, ctx)?;
+                let vals = render_values(v, ctx, WireType::Any)?;
                 match vals.as_slice() {
                     [one] => one.clone(),
                     many => J::String(many.iter().cloned().map(text).collect::<Vec<_>>().join(",")),
                 }
             }
             CaomCriterion::Range { min, max } => {
-                let end = |v: &Option<J>| -> Result<String, StepError> {
+                let end = |v: &Option<J>| -> Result<Option<String>, StepError> {
                     Ok(v.as_ref()
-                        .map(|x| render_json(x, ctx))
+                        .map(|x| render_leaf(x, ctx, WireType::String))
                         .transpose()?
                         .map(text)
-                        .unwrap_or_default())
+                        .filter(|s| !s.trim().is_empty()))
                 };
-                J::String(format!("{}..{}", end(min)?, end(max)?))
+                let (lo, hi) = (end(min)?, end(max)?);
+                let range =
+                    types::mission_range(lo.as_deref(), hi.as_deref()).ok_or_else(|| {
+                        StepError::Invalid(format!(
+                            "condition `{col}`: a range needs `min` or `max`"
+                        ))
+                    })?;
+                J::String(range)
             }
         };
         conditions.push((col.clone(), value));
@@ -374,7 +384,7 @@ async fn mashup(
         let params = match (&op.caom, &op.si) {
             (Some(q), _) => caom_params(q, &part_ctx, services).await?,
             (None, Some(q)) => si_params(q, &part_ctx)?,
-            (None, None) => render_json(&op.params, &part_ctx)?,
+            (None, None) => render_params(&op.service, &op.params, &part_ctx)?,
         };
         let (client, service, deadline, carry) = (
             client.clone(),
@@ -533,7 +543,7 @@ async fn caom_params(q: &CaomQuery, ctx: &Context, services: &Services) -> Resul
     for (col, c) in &q.criteria {
         let crit = match c {
             CaomCriterion::Values(v) => {
-                let flat = render_values(v, ctx)?;
+                let flat = render_values(v, ctx, WireType::Any)?;
                 if flat.is_empty() {
                     return Err(StepError::Invalid(format!(
                         "criterion `{col}` has no values (an empty upstream list?)"
@@ -543,7 +553,11 @@ async fn caom_params(q: &CaomQuery, ctx: &Context, services: &Services) -> Resul
             }
             CaomCriterion::Range { min, max } => {
                 let num = |v: &Option<J>| -> Result<Option<f64>, StepError> {
-                    match v.as_ref().map(|x| render_json(x, ctx)).transpose()? {
+                    match v
+                        .as_ref()
+                        .map(|x| render_leaf(x, ctx, WireType::Any))
+                        .transpose()?
+                    {
                         None | Some(J::Null) => Ok(None),
                         Some(J::Number(n)) => Ok(n.as_f64()),
                         Some(J::String(s)) => s.trim().parse().map(Some).map_err(|_| {
@@ -582,9 +596,17 @@ fn si_params(q: &SiQuery, ctx: &Context) -> Result<J, StepError> {
     let mut filters = Vec::new();
     for (col, c) in &q.criteria {
         let (name, values) = match c {
-            CaomCriterion::Values(v) => (col.clone(), J::Array(render_values(v, ctx)?)),
+            // Discrete values are strings, as astroquery's filters send them.
+            CaomCriterion::Values(v) => (
+                col.clone(),
+                J::Array(render_values(v, ctx, WireType::String)?),
+            ),
             CaomCriterion::Range { min, max } => {
-                let r = |v: &Option<J>| v.as_ref().map(|x| render_json(x, ctx)).transpose();
+                let r = |v: &Option<J>| {
+                    v.as_ref()
+                        .map(|x| render_leaf(x, ctx, WireType::Any))
+                        .transpose()
+                };
                 let (min, max) = (r(min)?, r(max)?);
                 let is_date = |v: &Option<J>| {
                     v.as_ref()
@@ -613,7 +635,10 @@ fn si_params(q: &SiQuery, ctx: &Context) -> Result<J, StepError> {
                 };
                 (
                     name,
-                    serde_json::json!([{"min": conv(min)?, "max": conv(max)?}]),
+                    J::Array(vec![types::closed_range(
+                        Some(conv(min)?),
+                        Some(conv(max)?),
+                    )]),
                 )
             }
         };
@@ -721,11 +746,12 @@ pub(super) fn mast_base(services: &Services) -> &str {
     }
 }
 
-/// Render criterion values; a value that renders to a list is spliced in.
-fn render_values(v: &[J], ctx: &Context) -> Result<Vec<J>, StepError> {
+/// Render criterion values for slots of type `t`; a value that renders to
+/// a list is spliced in.
+fn render_values(v: &[J], ctx: &Context, t: WireType) -> Result<Vec<J>, StepError> {
     let mut flat = Vec::new();
     for x in v {
-        match render_json(x, ctx)? {
+        match render_leaf(x, ctx, t)? {
             J::Array(items) => flat.extend(items),
             one => flat.push(one),
         }
@@ -733,40 +759,80 @@ fn render_values(v: &[J], ctx: &Context) -> Result<Vec<J>, StepError> {
     Ok(flat)
 }
 
-fn render_json(v: &J, ctx: &Context) -> Result<J, StepError> {
+/// Render a value for a slot of wire type `t` (see `wire::types`): template
+/// text is converted to the slot's type, never guessed from how it looks;
+/// a whole template that renders a JSON list (`| tojson`) is spliced item
+/// by item; inside objects, `min`/`max` are numbers and the filter keys
+/// strings.
+fn render_leaf(v: &J, ctx: &Context, t: WireType) -> Result<J, StepError> {
+    let mismatch = |m: crate::wire::types::Mismatch| StepError::Invalid(m.to_string());
     Ok(match v {
         J::String(s) if crate::template::is_template(s) => {
             let text = ctx.render(s).map_err(StepError::Template)?;
-            let whole = s.trim().starts_with("{{")
-                && s.trim().ends_with("}}")
-                && s.matches("{{").count() == 1;
-            // `{{ steps.ids.columns.obs_id | tojson }}` splices a list.
-            if whole && text.trim_start().starts_with('[') {
-                if let Ok(J::Array(a)) = serde_json::from_str::<J>(&text) {
-                    return Ok(J::Array(a));
-                }
-            }
-            match text.parse::<f64>() {
-                Ok(x) if whole && x.is_finite() => {
-                    if let Ok(i) = text.parse::<i64>() {
-                        J::from(i)
-                    } else {
-                        J::from(x)
-                    }
-                }
-                _ => J::String(text),
+            match spliced_list(s, &text) {
+                Some(items) => J::Array(
+                    items
+                        .iter()
+                        .map(|x| types::from_literal(x, t).map_err(mismatch))
+                        .collect::<Result<_, _>>()?,
+                ),
+                None => types::from_text(&text, t).map_err(mismatch)?,
             }
         }
         J::Array(a) => J::Array(
             a.iter()
-                .map(|x| render_json(x, ctx))
+                .map(|x| render_leaf(x, ctx, t))
                 .collect::<Result<_, _>>()?,
         ),
         J::Object(m) => J::Object(
             m.iter()
-                .map(|(k, x)| Ok((k.clone(), render_json(x, ctx)?)))
+                .map(|(k, x)| Ok((k.clone(), render_leaf(x, ctx, key_type(k, t))?)))
                 .collect::<Result<_, StepError>>()?,
         ),
-        other => other.clone(),
+        literal => types::from_literal(literal, t).map_err(mismatch)?,
     })
+}
+
+/// The wire type of a key inside an object whose slot is `t`.
+fn key_type(key: &str, t: WireType) -> WireType {
+    match types::filter_key(key) {
+        WireType::Any => t,
+        known => known,
+    }
+}
+
+/// A whole template (`"{{ x | tojson }}"`) whose text is a JSON list.
+fn spliced_list(template: &str, text: &str) -> Option<Vec<J>> {
+    let s = template.trim();
+    let whole = s.starts_with("{{") && s.ends_with("}}") && s.matches("{{").count() == 1;
+    if !whole || !text.trim_start().starts_with('[') {
+        return None;
+    }
+    match serde_json::from_str::<J>(text) {
+        Ok(J::Array(a)) => Some(a),
+        _ => None,
+    }
+}
+
+/// The params of a Mashup request, each top-level parameter rendered for
+/// its slot in `wire::types`' table of the service.
+fn render_params(service: &str, params: &J, ctx: &Context) -> Result<J, StepError> {
+    let J::Object(m) = params else {
+        return render_leaf(params, ctx, WireType::Any);
+    };
+    let mut out = serde_json::Map::new();
+    for (k, x) in m {
+        let t = match k.as_str() {
+            "filters" => WireType::String,
+            _ => types::mashup_param(service, k),
+        };
+        let v = render_leaf(x, ctx, t).map_err(|e| match e {
+            StepError::Invalid(msg) => {
+                StepError::Invalid(format!("{service} parameter `{k}`: {msg}"))
+            }
+            other => other,
+        })?;
+        out.insert(k.clone(), v);
+    }
+    Ok(J::Object(out))
 }

@@ -267,7 +267,12 @@ pub fn filter(column: &str, c: &Criterion) -> Result<Value, String> {
                     "`{column}` is not a continuous column; give values, not a range"
                 ));
             }
-            obj.insert("values".into(), json!([{"min": min, "max": max}]));
+            // Never a null bound: astroquery always sends both.
+            let bound = |b: &Option<f64>| b.map(Value::from);
+            obj.insert(
+                "values".into(),
+                json!([crate::wire::types::closed_range(bound(min), bound(max))]),
+            );
         }
         Criterion::Values(vals) if fd.continuous => {
             // astroquery's form for continuous columns: [min, max].

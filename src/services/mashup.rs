@@ -59,6 +59,43 @@ pub struct MashupConfig {
     /// First wait after an EXECUTING reply; doubles up to `poll_max`.
     pub poll_initial: Duration,
     pub poll_max: Duration,
+    /// Requests of one service in flight at once (all its pages and polls
+    /// count as one), by service name, case-insensitively. Services not
+    /// listed are bounded only by the per-host limit.
+    pub per_service: Vec<(String, usize)>,
+}
+
+/// astroquery sends `Mast.Caom.Products` requests one after another, and
+/// MAST's notebooks batch by 5 "to avoid server timeouts": mastflow does
+/// the same unless told otherwise (`per_service`, `--per-service`).
+pub const DEFAULT_PER_SERVICE: &[(&str, usize)] = &[("Mast.Caom.Products", 1)];
+
+/// One semaphore per limited service.
+#[derive(Debug, Default)]
+struct ServiceLimits {
+    limits: Vec<(String, Arc<tokio::sync::Semaphore>)>,
+}
+
+impl ServiceLimits {
+    fn new(per_service: &[(String, usize)]) -> Self {
+        Self {
+            limits: per_service
+                .iter()
+                .map(|(s, n)| {
+                    (
+                        s.to_ascii_lowercase(),
+                        Arc::new(tokio::sync::Semaphore::new((*n).max(1))),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    async fn acquire(&self, service: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let lower = service.to_ascii_lowercase();
+        let sem = self.limits.iter().find(|(s, _)| *s == lower)?.1.clone();
+        sem.acquire_owned().await.ok()
+    }
 }
 
 impl MashupConfig {
@@ -68,6 +105,10 @@ impl MashupConfig {
             pagesize: 50_000,
             poll_initial: Duration::from_millis(250),
             poll_max: Duration::from_secs(10),
+            per_service: DEFAULT_PER_SERVICE
+                .iter()
+                .map(|(s, n)| (s.to_string(), *n))
+                .collect(),
         }
     }
 }
@@ -93,12 +134,14 @@ pub struct Mashup {
     http: Arc<Http>,
     config: MashupConfig,
     cache: Option<super::cache::Cache>,
+    limits: Arc<ServiceLimits>,
 }
 
 impl Mashup {
     pub fn new(http: Arc<Http>, config: MashupConfig) -> Self {
         Self {
             http,
+            limits: Arc::new(ServiceLimits::new(&config.per_service)),
             config,
             cache: None,
         }
@@ -123,6 +166,7 @@ impl Mashup {
         data: Option<Value>,
         deadline: Duration,
     ) -> Result<Fetched, MashupError> {
+        let _turn = self.limits.acquire(service).await;
         let start = Instant::now();
         let request = serde_json::json!({"service": service, "params": params, "data": data});
         let key = request_key(&self.config.invoke_url, &request);
@@ -227,6 +271,16 @@ impl Mashup {
             service: service.into(),
             params: serde_json::json!({"input": name, "format": "json"}),
             format: Some("json".into()),
+            // As astroquery's `Mast.service_request_async` sends it.
+            pagesize: Some(self.config.pagesize),
+            page: Some(1),
+            cache_breaker: Some(
+                request_key(
+                    &self.config.invoke_url,
+                    &serde_json::json!({"service": service, "input": name}),
+                )[..32]
+                    .to_string(),
+            ),
             ..MashupRequest::default()
         };
         let body = serde_json::to_string(&req).expect("request serialises");

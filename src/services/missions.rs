@@ -69,7 +69,32 @@ impl Missions {
     }
 
     /// Run a search, fetching every page.
+    ///
+    /// The first request is astroquery's (no `sort_by` unless asked). When
+    /// the result needs more pages and the order is not already on a unique
+    /// key, the search starts again sorted on the mission's unique key
+    /// (`wire::types::mission_unique_key`), so pages can neither overlap nor
+    /// skip rows: nothing documents that MAST's default order is stable.
     pub async fn search(&self, mission: &str, s: &Search) -> Result<Found, MissionsError> {
+        let s = with_dataset_keyword(mission, s);
+        let first = self.pages(mission, &s, true).await?;
+        if first.complete {
+            return Ok(first.found);
+        }
+        let sorted = stably_sorted(mission, &s);
+        let mut rest = self.pages(mission, &sorted, false).await?;
+        rest.found.requests += first.found.requests;
+        Ok(rest.found)
+    }
+
+    /// Every page of one search; with `first_only`, stop after the first
+    /// page when more would be needed (`complete` is then false).
+    async fn pages(
+        &self,
+        mission: &str,
+        s: &Search,
+        first_only: bool,
+    ) -> Result<Paged, MissionsError> {
         let url = format!("{}/search/{mission}/api/v0.1/search", self.base_url);
         let page = s.page_size.max(1);
         let mut offset = 0u64;
@@ -117,23 +142,7 @@ impl Missions {
                 }
             }
             if info.is_empty() {
-                info = v
-                    .get("info")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|c| {
-                                Some((
-                                    c.get("name")?.as_str()?.to_string(),
-                                    c.get("type")
-                                        .and_then(Value::as_str)
-                                        .unwrap_or("VARCHAR")
-                                        .to_string(),
-                                ))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                info = info_of(&v);
             }
             let total = v
                 .get("totalResults")
@@ -160,10 +169,22 @@ impl Missions {
                 }
                 break;
             }
+            if first_only && needs_stable_sort(mission, s) {
+                return Ok(Paged {
+                    found: Found {
+                        table: Table::default(),
+                        requests,
+                    },
+                    complete: false,
+                });
+            }
         }
-        Ok(Found {
-            table: to_table(&info, &rows),
-            requests,
+        Ok(Paged {
+            found: Found {
+                table: to_table(&info, &rows),
+                requests,
+            },
+            complete: true,
         })
     }
 
@@ -190,6 +211,69 @@ impl Missions {
         }
         Value::Object(b)
     }
+}
+
+/// Pages of one search, and whether they are the whole result.
+struct Paged {
+    found: Found,
+    complete: bool,
+}
+
+/// `select_cols` with the mission's dataset keyword appended, as astroquery
+/// does (products are looked up by it).
+fn with_dataset_keyword(mission: &str, s: &Search) -> Search {
+    let mut s = s.clone();
+    if let (Some(cols), Some(kw)) = (
+        s.select_cols.as_mut(),
+        crate::wire::types::mission_dataset_keyword(mission),
+    ) {
+        if !cols.iter().any(|c| c == kw) {
+            cols.push(kw.to_string());
+        }
+    }
+    s
+}
+
+/// Whether the order is already total: the unique key is among `sort_by`.
+fn sorted_on_unique_key(mission: &str, s: &Search) -> bool {
+    crate::wire::types::mission_unique_key(mission)
+        .is_some_and(|k| s.sort_by.iter().any(|c| c == k))
+}
+
+/// Whether paging this search needs a sort on the unique key first.
+fn needs_stable_sort(mission: &str, s: &Search) -> bool {
+    crate::wire::types::mission_unique_key(mission).is_some() && !sorted_on_unique_key(mission, s)
+}
+
+/// The search sorted on its own `sort_by`, then on the unique key.
+fn stably_sorted(mission: &str, s: &Search) -> Search {
+    let mut s = s.clone();
+    if let Some(k) = crate::wire::types::mission_unique_key(mission) {
+        if !sorted_on_unique_key(mission, &s) {
+            s.sort_by.push(k.to_string());
+        }
+    }
+    s
+}
+
+/// The response's `info`: column names and database types.
+fn info_of(v: &Value) -> Vec<(String, String)> {
+    v.get("info")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| {
+                    Some((
+                        c.get("name")?.as_str()?.to_string(),
+                        c.get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or("VARCHAR")
+                            .to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `info` types: VARCHAR, FLOAT, INTEGER, DATETIME, BOOLEAN...

@@ -56,7 +56,8 @@ impl Validator<'_> {
             sync_timeout: self.duration_or(t.sync_timeout.as_deref(), &at("sync_timeout"), 60),
             deadline: self.duration_or(t.deadline.as_deref(), &at("deadline"), 3600),
             format: match t.format {
-                None | Some(raw::TapFormat::Binary2) => tapsvc::Format::Binary2,
+                None => tapsvc::Format::ServiceDefault,
+                Some(raw::TapFormat::Binary2) => tapsvc::Format::Binary2,
                 Some(raw::TapFormat::Tabledata) => tapsvc::Format::TableData,
                 Some(raw::TapFormat::Binary) => tapsvc::Format::Binary,
                 Some(raw::TapFormat::Csv) => tapsvc::Format::Csv,

@@ -7,6 +7,7 @@
 //! them on the wire (`paramName`, `freeText`, `pageSize`, `cacheBreaker`,
 //! `resolvedCoordinate`, `decl`…), with Rust-side names in snake case.
 
+pub mod types;
 pub mod uws;
 
 use serde::{Deserialize, Deserializer, Serialize};

@@ -62,6 +62,9 @@ pub enum Mode {
 /// The serialisation asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// No `RESPONSEFORMAT`: the service's default, as a bare pyvo query
+    /// gets it (TABLEDATA on MAST and DaCHS).
+    ServiceDefault,
     Binary2,
     TableData,
     Binary,
@@ -69,13 +72,14 @@ pub enum Format {
 }
 
 impl Format {
-    /// The `RESPONSEFORMAT` value.
-    pub fn mime(self) -> &'static str {
+    /// The `RESPONSEFORMAT` value; none for the service's default.
+    pub fn mime(self) -> Option<&'static str> {
         match self {
-            Format::Binary2 => "application/x-votable+xml;serialization=BINARY2",
-            Format::TableData => "application/x-votable+xml;serialization=TABLEDATA",
-            Format::Binary => "application/x-votable+xml;serialization=BINARY",
-            Format::Csv => "text/csv",
+            Format::ServiceDefault => None,
+            Format::Binary2 => Some("application/x-votable+xml;serialization=BINARY2"),
+            Format::TableData => Some("application/x-votable+xml;serialization=TABLEDATA"),
+            Format::Binary => Some("application/x-votable+xml;serialization=BINARY"),
+            Format::Csv => Some("text/csv"),
         }
     }
 }
@@ -110,8 +114,10 @@ impl Query {
             ("REQUEST".into(), "doQuery".into()),
             ("LANG".into(), "ADQL".into()),
             ("QUERY".into(), self.adql.clone()),
-            ("RESPONSEFORMAT".into(), self.format.mime().into()),
         ];
+        if let Some(mime) = self.format.mime() {
+            p.push(("RESPONSEFORMAT".into(), mime.into()));
+        }
         if let Some(m) = self.maxrec_sent() {
             p.push(("MAXREC".into(), m.to_string()));
         }
@@ -271,7 +277,26 @@ impl Tap {
 
     /// Run a query: from the cache when it holds the answer, else sync,
     /// async or sync-then-async; an async job is journalled in `slot`.
+    /// Run one query. BINARY2 is asked for only when the step asks; a
+    /// service that refuses it is asked again with TABLEDATA (noted).
     pub async fn query(&self, q: &Query, slot: Option<&JobSlot>) -> Result<Answer, TapError> {
+        match self.query_once(q, slot).await {
+            Err(e) if q.format == Format::Binary2 && refuses_format(&e) => {
+                let plain = Query {
+                    format: Format::TableData,
+                    ..q.clone()
+                };
+                let mut a = self.query_once(&plain, slot).await?;
+                a.notes.push(format!(
+                    "the service refused BINARY2 ({e}); fell back to TABLEDATA"
+                ));
+                Ok(a)
+            }
+            other => other,
+        }
+    }
+
+    async fn query_once(&self, q: &Query, slot: Option<&JobSlot>) -> Result<Answer, TapError> {
         let key = q.cache_key();
         if let Some(body) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             let (table, overflow) = parse_result(q, 200, &body)?;
@@ -722,6 +747,16 @@ fn parse_result(q: &Query, status: u16, body: &[u8]) -> Result<(Table, bool), Ta
         detail: "not a VOTable".into(),
         excerpt: excerpt(body),
     })
+}
+
+/// An answer that may mean "not this RESPONSEFORMAT": an error document,
+/// or a 4xx that is not a result.
+fn refuses_format(e: &TapError) -> bool {
+    match e {
+        TapError::Query { .. } => true,
+        TapError::Format { status, .. } => (400..500).contains(status),
+        _ => false,
+    }
 }
 
 /// At most MAXREC rows: DaCHS's async jobs return MAXREC+1 when they
