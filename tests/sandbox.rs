@@ -746,7 +746,15 @@ async fn global_faults_and_data_dir() {
 
 // ---------------------------------------------------------------- missions search API
 
-async fn msearch(mission: &str, body: Value) -> (u16, Value) {
+/// A missions search as astroquery sends it: a non-empty `select_cols` ends
+/// with the mission's dataset keyword (`dataset_kwds`; the strict sandbox
+/// refuses it otherwise).
+async fn msearch(mission: &str, mut body: Value) -> (u16, Value) {
+    if let Some(cols) = body.get_mut("select_cols").and_then(Value::as_array_mut) {
+        if let Some(kw) = sandbox::strict::dataset_keyword(mission).filter(|_| !cols.is_empty()) {
+            cols.push(json!(kw));
+        }
+    }
     let r = client()
         .post(format!("{}/search/{mission}/api/v0.1/search", base().await))
         .json(&body)
