@@ -156,7 +156,10 @@ fn as_sets(mut r: Value) -> Value {
             a.sort_by_key(|x| x.to_string());
         }
     };
-    if let Some(filters) = r["mashup"]["params"]["filters"].as_array_mut() {
+    if let Some(filters) = r
+        .pointer_mut("/mashup/params/filters")
+        .and_then(Value::as_array_mut)
+    {
         filters.iter_mut().for_each(|f| sort(&mut f["values"]));
     }
     if r["json"].is_object() {
@@ -246,6 +249,26 @@ fn kind(r: &Value) -> String {
     )
 }
 
+/// The unpaired mastflow request of the same kind as `ra` with the fewest
+/// field differences (taken out of `candidates`), and those differences.
+fn closest(ra: &Value, candidates: &mut [Option<Value>]) -> Option<(Value, Vec<String>)> {
+    let diffs = |rm: &Value| {
+        let mut d = Vec::new();
+        field_diff(ra, rm, "", &mut d);
+        d
+    };
+    let best = candidates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            c.as_ref()
+                .filter(|c| kind(c) == kind(ra))
+                .map(|c| (i, diffs(c)))
+        })
+        .min_by_key(|(_, d)| d.len())?;
+    candidates[best.0].take().map(|rm| (rm, best.1))
+}
+
 /// A readable report of two normalised logs; empty when they are equal.
 fn diff(astro: &[String], ours: &[String]) -> String {
     let (mut only_a, mut only_m) = (Vec::new(), Vec::new());
@@ -281,16 +304,9 @@ fn diff(astro: &[String], ours: &[String]) -> String {
         ours.len()
     );
     for ra in &a {
-        let pair = m
-            .iter_mut()
-            .find(|x| x.as_ref().is_some_and(|x| kind(x) == kind(ra)));
-        match pair.and_then(Option::take) {
-            Some(rm) => {
-                out.push_str(&format!("~ {} differs:\n", kind(ra)));
-                let mut d = Vec::new();
-                field_diff(ra, &rm, "", &mut d);
-                out.push_str(&d.join("\n"));
-                out.push('\n');
+        match closest(ra, &mut m) {
+            Some((_, d)) => {
+                out.push_str(&format!("~ {} differs:\n{}\n", kind(ra), d.join("\n")));
             }
             None => out.push_str(&format!("- astroquery only: {ra}\n")),
         }
@@ -335,7 +351,14 @@ fn run_mastflow(manifest: &Path, base: &str, out: &Path) -> std::process::Output
         .current_dir(repo())
         .env_remove("MAST_API_TOKEN")
         .env("MASTFLOW_CACHE_DIR", out.join("cache"))
-        .args(["run", "-q", "--no-cache", "--base-url", base])
+        .args([
+            "run",
+            "-q",
+            "--no-cache",
+            "--keep-going",
+            "--base-url",
+            base,
+        ])
         .arg(manifest)
         .arg("--out")
         .arg(out.join("out"))
