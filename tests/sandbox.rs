@@ -850,9 +850,11 @@ async fn missions_search_pages_exactly() {
     );
     assert_eq!(
         v["info"],
-        json!([{"name": "ArchiveFileID", "type": "INTEGER"}, {"name": "fileSetName", "type": "VARCHAR"},
+        // `fileSetName` where astroquery's `msearch` put it: last.
+        json!([{"name": "ArchiveFileID", "type": "INTEGER"},
                {"name": "nints", "type": "INTEGER"}, {"name": "date_obs", "type": "DATETIME"},
-               {"name": "tsovisit", "type": "BOOLEAN"}, {"name": "targ_ra", "type": "FLOAT"}])
+               {"name": "tsovisit", "type": "BOOLEAN"}, {"name": "targ_ra", "type": "FLOAT"},
+               {"name": "fileSetName", "type": "VARCHAR"}])
     );
     let row = &v["results"][0];
     let date = row["date_obs"].as_str().unwrap();
