@@ -746,7 +746,15 @@ async fn global_faults_and_data_dir() {
 
 // ---------------------------------------------------------------- missions search API
 
-async fn msearch(mission: &str, body: Value) -> (u16, Value) {
+/// A missions search as astroquery sends it: a non-empty `select_cols` ends
+/// with the mission's dataset keyword (`dataset_kwds`; the strict sandbox
+/// refuses it otherwise).
+async fn msearch(mission: &str, mut body: Value) -> (u16, Value) {
+    if let Some(cols) = body.get_mut("select_cols").and_then(Value::as_array_mut) {
+        if let Some(kw) = sandbox::strict::dataset_keyword(mission).filter(|_| !cols.is_empty()) {
+            cols.push(json!(kw));
+        }
+    }
     let r = client()
         .post(format!("{}/search/{mission}/api/v0.1/search", base().await))
         .json(&body)
@@ -842,9 +850,11 @@ async fn missions_search_pages_exactly() {
     );
     assert_eq!(
         v["info"],
-        json!([{"name": "ArchiveFileID", "type": "INTEGER"}, {"name": "fileSetName", "type": "VARCHAR"},
+        // `fileSetName` where astroquery's `msearch` put it: last.
+        json!([{"name": "ArchiveFileID", "type": "INTEGER"},
                {"name": "nints", "type": "INTEGER"}, {"name": "date_obs", "type": "DATETIME"},
-               {"name": "tsovisit", "type": "BOOLEAN"}, {"name": "targ_ra", "type": "FLOAT"}])
+               {"name": "tsovisit", "type": "BOOLEAN"}, {"name": "targ_ra", "type": "FLOAT"},
+               {"name": "fileSetName", "type": "VARCHAR"}])
     );
     let row = &v["results"][0];
     let date = row["date_obs"].as_str().unwrap();

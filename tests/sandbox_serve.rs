@@ -27,6 +27,7 @@ fn serve() {
         latency_ms: env_u64("MASTFLOW_SANDBOX_LATENCY_MS", 0),
         faults: std::env::var("MASTFLOW_SANDBOX_FAULTS").ok(),
         data_dir: std::env::var("MASTFLOW_SANDBOX_DATA").ok().map(Into::into),
+        strict: std::env::var("MASTFLOW_SANDBOX_LENIENT").as_deref() != Ok("1"),
     };
     sandbox::run_blocking(config).unwrap();
 }

@@ -155,6 +155,10 @@ pub enum Command {
         /// Faults to inject, e.g. `status=503,retry-after=1` (docs/sandbox.md).
         #[arg(long)]
         faults: Option<String>,
+        /// Accept what MAST documents as wrong (numeric `obsid`, open
+        /// ranges, unknown parameters...) instead of refusing it.
+        #[arg(long)]
+        lenient: bool,
     },
     /// Download the files of a plan (plan.json): concurrent, resumable,
     /// verified, shardable; a report beside the plan; exit 1 if any failed.
@@ -491,6 +495,7 @@ pub fn main(cli: Cli) -> i32 {
             seed,
             latency_ms,
             faults,
+            lenient,
         } => {
             let config = crate::sandbox::Config {
                 port,
@@ -499,6 +504,7 @@ pub fn main(cli: Cli) -> i32 {
                 seed,
                 latency_ms,
                 faults,
+                strict: !lenient,
             };
             match crate::sandbox::run_blocking(config) {
                 Ok(()) => EXIT_OK,

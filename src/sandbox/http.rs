@@ -1,13 +1,15 @@
 //! The axum routes: MAST's paths, request decoding (form field `request=`,
 //! GET `?request=`), auth (`Authorization: token|Bearer`, cookie
 //! `mast_token`), downloads with ranges, the missions search API, a request
-//! counter (`/_sandbox/stats`), and fault injection around every response.
+//! counter (`/_sandbox/stats`), the request log (`/_sandbox/requests`),
+//! strict checks (`strict`, unless lenient) and fault injection around
+//! every response.
 //! The TAP service's handlers live in `tap::routes` and are mounted here.
 
 use super::data::{Archive, FileInfo};
 use super::faults::{DEFAULT_ROW_CAP, FaultSpec};
 use super::files::FileBytes;
-use super::{colconf, missions, names, render, services, tap};
+use super::{colconf, missions, names, record, render, services, strict, tap};
 use crate::wire::{MashupRequest, MissionSearchRequest, PathLookup, WhoAmI};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -35,6 +37,10 @@ pub struct AppState {
     pub tap: Arc<tap::Tap>,
     /// When the server started (VOSI availability `upSince`).
     pub started: time::OffsetDateTime,
+    /// Refuse what MAST documents as wrong (`strict`); `false` is lenient.
+    pub strict: bool,
+    /// Every request served (`/_sandbox/requests`).
+    pub requests: record::RequestLog,
     executing: Mutex<HashMap<String, u32>>,
     faulted: AtomicU64,
     stats: Mutex<Stats>,
@@ -61,6 +67,8 @@ impl AppState {
             latency_ms,
             tap: Arc::new(tap::Tap::default()),
             started: time::OffsetDateTime::now_utc(),
+            strict: true,
+            requests: record::RequestLog::default(),
             executing: Mutex::new(HashMap::new()),
             faulted: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -111,6 +119,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/_sandbox/info", get(info))
         .route("/_sandbox/expect", get(expect).post(expect))
         .route("/_sandbox/stats", get(stats).delete(stats_reset))
+        .route("/_sandbox/requests", get(requests).delete(requests_clear))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
@@ -118,16 +127,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Count every request but the sandbox's own debug endpoints.
+/// Count and record every request but the sandbox's own debug endpoints.
 async fn count_request(State(st): S, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/_sandbox/") {
-        if let Ok(mut s) = st.stats.lock() {
-            s.requests += 1;
-            *s.by_path.entry(path.to_string()).or_default() += 1;
-        }
+    if path.starts_with("/_sandbox/") {
+        return next.run(req).await;
     }
+    if let Ok(mut s) = st.stats.lock() {
+        s.requests += 1;
+        *s.by_path.entry(path.to_string()).or_default() += 1;
+    }
+    let (entry, req) = record::capture(req, &st.token).await;
+    st.requests.push(entry);
     next.run(req).await
+}
+
+/// `GET /_sandbox/requests`: `{"requests": [...]}` (docs/sandbox.md).
+async fn requests(State(st): S) -> Response {
+    let mut r = json_response(StatusCode::OK);
+    *r.body_mut() = Body::from(serde_json::to_vec(&st.requests.snapshot()).unwrap_or_default());
+    r
+}
+
+/// `DELETE /_sandbox/requests`: forget them; `{"cleared": n}`.
+async fn requests_clear(State(st): S) -> Response {
+    let mut r = json_response(StatusCode::OK);
+    let n = st.requests.clear();
+    *r.body_mut() = Body::from(json!({ "cleared": n }).to_string());
+    r
 }
 
 fn stats_body(s: &Stats) -> Response {
@@ -317,8 +344,9 @@ fn form_field(text: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The request object from a query string or body.
-fn decode_request(query: Option<&str>, body: &[u8]) -> Result<MashupRequest, String> {
+/// The request object from a query string or body; in `strict` mode it
+/// must pass [`strict::mashup`].
+fn decode_request(query: Option<&str>, body: &[u8], strict: bool) -> Result<MashupRequest, String> {
     let text = String::from_utf8_lossy(body);
     let trimmed = text.trim_start();
     let json = if trimmed.starts_with('{') {
@@ -330,7 +358,12 @@ fn decode_request(query: Option<&str>, body: &[u8]) -> Result<MashupRequest, Str
     } else {
         return Err("The request is missing the 'request' parameter.".to_string());
     };
-    serde_json::from_str(&json).map_err(|e| format!("Invalid request object: {e}"))
+    let value: Value =
+        serde_json::from_str(&json).map_err(|e| format!("Invalid request object: {e}"))?;
+    if strict {
+        strict::mashup(&value)?;
+    }
+    serde_json::from_value(value).map_err(|e| format!("Invalid request object: {e}"))
 }
 
 fn execution_key(req: &MashupRequest, headers: &HeaderMap) -> String {
@@ -370,7 +403,7 @@ async fn invoke(
         Err(r) => return r,
     };
     let _ = method;
-    let req = match decode_request(q.as_deref(), &body) {
+    let req = match decode_request(q.as_deref(), &body, st.strict) {
         Ok(r) => r,
         Err(e) => {
             return deliver(
@@ -418,7 +451,7 @@ async fn invoke(
 }
 
 async fn expect(State(st): S, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    let req = match decode_request(q.as_deref(), &body) {
+    let req = match decode_request(q.as_deref(), &body, st.strict) {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
@@ -639,18 +672,9 @@ async fn missions_search(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let req: MissionSearchRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        MissionSearchRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return api_error(&missions::ApiError {
-                    status: 400,
-                    message: format!("Invalid search request: {e}"),
-                });
-            }
-        }
+    let req = match mission_request(&mission, &body, st.strict) {
+        Ok(r) => r,
+        Err(e) => return api_error(&e),
     };
     let archive = st.archive.clone();
     let answer = tokio::task::spawn_blocking(move || {
@@ -663,6 +687,27 @@ async fn missions_search(
         Ok(Err(e)) => api_error(&e),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+/// A missions search body (empty: the defaults); in `strict` mode it must
+/// pass [`strict::missions_search`].
+fn mission_request(
+    mission: &str,
+    body: &[u8],
+    strict: bool,
+) -> Result<MissionSearchRequest, missions::ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(MissionSearchRequest::default());
+    }
+    let bad = |e: serde_json::Error| missions::ApiError {
+        status: 400,
+        message: format!("Invalid search request: {e}"),
+    };
+    let value: Value = serde_json::from_slice(body).map_err(bad)?;
+    if strict {
+        strict::missions_search(mission, &value)?;
+    }
+    serde_json::from_value(value).map_err(bad)
 }
 
 /// `POST …/post_list_products` with `{"dataset_ids": [...]}` (or

@@ -9,7 +9,8 @@
 //! envelopes), `colconf` (columns configs), `missions` (the missions
 //! search API, `/search/<mission>/api/v0.1/…`), `names` (name resolution),
 //! `tap` (the TAP service: ADQL, UWS, VOSI), `files` (deterministic file
-//! bytes), `faults` (fault injection) and `http` (routes). It depends only on `crate::table`, `crate::wire` and
+//! bytes), `faults` (fault injection), `strict` (what MAST refuses),
+//! `record` (the request log) and `http` (routes). It depends only on `crate::table`, `crate::wire` and
 //! `crate::util`.
 
 pub mod colconf;
@@ -20,9 +21,11 @@ pub mod http;
 pub mod missions;
 pub mod names;
 pub mod query;
+pub mod record;
 pub mod render;
 pub mod services;
 pub mod sky;
+pub mod strict;
 pub mod tap;
 
 use std::net::SocketAddr;
@@ -57,6 +60,9 @@ pub struct Config {
     pub latency_ms: u64,
     /// Global fault spec (grammar in `faults` and `docs/sandbox.md`).
     pub faults: Option<String>,
+    /// Refuse what MAST documents as wrong (module `strict`); `false` is
+    /// `mastflow sandbox --lenient`, today's tolerant reading.
+    pub strict: bool,
 }
 
 impl Default for Config {
@@ -68,6 +74,7 @@ impl Default for Config {
             seed: DEFAULT_SEED,
             latency_ms: 0,
             faults: None,
+            strict: true,
         }
     }
 }
@@ -143,12 +150,9 @@ pub async fn start(config: Config) -> Result<Running, SandboxError> {
     let addr = listener
         .local_addr()
         .map_err(|e| SandboxError::Runtime(e.to_string()))?;
-    let state = Arc::new(http::AppState::new(
-        archive.clone(),
-        token(),
-        global,
-        config.latency_ms,
-    ));
+    let mut state = http::AppState::new(archive.clone(), token(), global, config.latency_ms);
+    state.strict = config.strict;
+    let state = Arc::new(state);
     let app = http::router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
@@ -173,14 +177,16 @@ pub fn run_blocking(config: Config) -> Result<(), SandboxError> {
         .enable_all()
         .build()
         .map_err(|e| SandboxError::Runtime(e.to_string()))?;
+    let strict = config.strict;
     rt.block_on(async move {
         let t0 = std::time::Instant::now();
         let running = start(config).await?;
         println!("{}", running.base_url);
         eprintln!(
-            "mastflow sandbox: {} observations ready in {:.2?}; token `{}`; Ctrl-C to stop",
+            "mastflow sandbox: {} observations ready in {:.2?}; {}; token `{}`; Ctrl-C to stop",
             running.archive.num_observations(),
             t0.elapsed(),
+            if strict { "strict" } else { "lenient" },
             token()
         );
         let _ = tokio::signal::ctrl_c().await;

@@ -84,4 +84,5 @@ def program_counts(obs):
     return counts
 
 
-print(json.dumps({"large_downloads": large_downloads(), "si_keywords": si_keywords(), "duplication": duplication()}))
+if __name__ == "__main__":
+    print(json.dumps({"large_downloads": large_downloads(), "si_keywords": si_keywords(), "duplication": duplication()}))
