@@ -208,12 +208,22 @@ impl Problems {
         let text = &*self.source.text;
         let spans = std::iter::once(&p.span).chain(p.related.iter().map(|(s, _)| s));
         spans.into_iter().any(|s| {
-            let at = text.floor_char_boundary(s.offset);
+            let at = floor_char_boundary(text, s.offset);
             let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
             let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
             end - start > MAX_DRAWN_LINE
         })
     }
+}
+
+/// The largest char boundary of `s` at or below `i` (`str::floor_char_boundary`
+/// is newer than this crate's MSRV).
+pub(crate) fn floor_char_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// The longest line (in bytes) drawn in a graphical snippet.

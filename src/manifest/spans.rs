@@ -177,7 +177,10 @@ impl Builder<'_> {
         let rest = &self.src[offset.min(self.src.len())..];
         // Look no further than the value could reach (quotes and escapes
         // included), so a 2 MB line of 100k scalars stays linear.
-        let reach = rest.floor_char_boundary(value.len().saturating_mul(4).saturating_add(256));
+        let reach = crate::diag::floor_char_boundary(
+            rest,
+            value.len().saturating_mul(4).saturating_add(256),
+        );
         let line = rest[..reach].split('\n').next().unwrap_or("");
         let quoted = line.starts_with(['"', '\'']);
         let len = if quoted || value.is_empty() {
