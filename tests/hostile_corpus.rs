@@ -334,3 +334,15 @@ fn long_cycle_is_reported_briefly() {
     assert!(o.stderr.contains("c.yaml:"), "{}", o.stderr);
     let _ = o.stdout_len;
 }
+
+/// Issue 13 item 8: a manifest that is not UTF-8 is pointed at its first bad
+/// byte (line 4 here), not at 1:1 with "check the path".
+#[test]
+fn non_utf8_manifest_names_the_byte() {
+    let d = tempfile::tempdir().unwrap();
+    let text = b"version: 1\nname: latin1\nsteps:\n  caf\xe9:\n    kind: table\n";
+    std::fs::write(d.path().join("latin1.yaml"), text).unwrap();
+    let o = run(d.path(), &["validate", "--color", "never", "latin1.yaml"]);
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    insta::assert_snapshot!("non_utf8_manifest", o.stderr);
+}

@@ -1895,6 +1895,18 @@ impl<'a> Validator<'a> {
         if !template::is_template(text) {
             return;
         }
+        if text.contains("{%") {
+            self.err(
+                Problem::new(
+                    "template_statement",
+                    "template statements (`{% for %}`, `{% if %}`, `{% set %}`, `{% macro %}`, `{% include %}`) are not supported",
+                    self.span_value(path),
+                )
+                .label("a `{% ... %}` statement")
+                .help("write one `{{ expression }}` instead, e.g. `{{ a if cond else b }}` or `{{ items | join(',') }}`"),
+            );
+            return;
+        }
         match template::references(text) {
             Ok(found) => {
                 for r in found {
@@ -2003,6 +2015,11 @@ impl<'a> Validator<'a> {
                     }
                 },
                 (root, None) if template::ROOTS.contains(&root) => {}
+                ("debug", _) => self.err(
+                    Problem::new("template_function", "`debug()` is not available in templates", span)
+                        .label("refused")
+                        .help("print a value with `{{ x }}`, or see what a step sends with `mastflow plan`"),
+                ),
                 (root, _) if is_global_function(root) => {}
                 (root, _) => {
                     let hint = crate::util::did_you_mean(root, template::ROOTS.iter().copied())
