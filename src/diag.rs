@@ -145,6 +145,10 @@ impl Problems {
             .with_links(false);
         let mut out = String::new();
         for p in &self.items {
+            if self.too_wide(p) {
+                out.push_str(&self.short_line(p));
+                continue;
+            }
             let d = Rendered {
                 problem: p,
                 source: self.source.named(),
@@ -173,29 +177,57 @@ impl Problems {
     /// One line per problem: `file:line:col: error[code]: message (hint)`,
     /// for logs and editors.
     pub fn render_short(&self) -> String {
-        let mut out = String::new();
-        for p in &self.items {
-            let (l, c) = self.source.line_col(p.span.offset);
-            let at = if p.located {
-                format!(":{l}:{c}")
-            } else {
-                String::new()
-            };
-            out.push_str(&format!(
-                "{}{at}: {}[{}]: {}{}\n",
-                self.source.name,
-                if p.warning { "warning" } else { "error" },
-                p.code,
-                p.message.replace('\n', " "),
-                p.help
-                    .as_ref()
-                    .map(|h| format!(" (help: {h})"))
-                    .unwrap_or_default()
-            ));
-        }
-        out
+        self.items.iter().map(|p| self.short_line(p)).collect()
+    }
+
+    /// `file:line:col: error[code]: message (help: ...)`.
+    fn short_line(&self, p: &Problem) -> String {
+        let (l, c) = self.source.line_col(p.span.offset);
+        let at = if p.located {
+            format!(":{l}:{c}")
+        } else {
+            String::new()
+        };
+        format!(
+            "{}{at}: {}[{}]: {}{}\n",
+            self.source.name,
+            if p.warning { "warning" } else { "error" },
+            p.code,
+            p.message.replace('\n', " "),
+            p.help
+                .as_ref()
+                .map(|h| format!(" (help: {h})"))
+                .unwrap_or_default()
+        )
+    }
+
+    /// Whether a place of `p` sits on a line too long to draw (miette's
+    /// padding overflows past 65,535 columns, and such a snippet helps no
+    /// one): such a problem is rendered in the short form.
+    fn too_wide(&self, p: &Problem) -> bool {
+        let text = &*self.source.text;
+        let spans = std::iter::once(&p.span).chain(p.related.iter().map(|(s, _)| s));
+        spans.into_iter().any(|s| {
+            let at = floor_char_boundary(text, s.offset);
+            let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+            end - start > MAX_DRAWN_LINE
+        })
     }
 }
+
+/// The largest char boundary of `s` at or below `i` (`str::floor_char_boundary`
+/// is newer than this crate's MSRV).
+pub(crate) fn floor_char_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The longest line (in bytes) drawn in a graphical snippet.
+const MAX_DRAWN_LINE: usize = 4096;
 
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

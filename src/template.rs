@@ -32,6 +32,7 @@ pub struct Reference {
 
 /// Check a template's syntax and list what it reads.
 pub fn references(src: &str) -> Result<Vec<Reference>, String> {
+    crate::table::expr::check_depth(src)?;
     let env = environment();
     let tpl = env.template_from_str(src).map_err(|e| describe(&e))?;
     let mut refs: Vec<Reference> = tpl
@@ -294,6 +295,7 @@ impl Context {
         if !is_template(src) {
             return Ok(src.to_string());
         }
+        crate::table::expr::check_depth(src)?;
         ENGINE
             .render_str(src, self.jinja_vars())
             .map_err(|e| describe(&e))
@@ -304,6 +306,7 @@ impl Context {
         if !is_template(src) {
             return Ok(src.to_string());
         }
+        crate::table::expr::check_depth(src)?;
         ADQL_ENGINE
             .render_str(src, self.jinja_vars())
             .map_err(|e| describe(&e))

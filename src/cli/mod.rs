@@ -304,12 +304,8 @@ impl ArchiveArgs {
         if self.no_cache {
             return Ok(None);
         }
-        let ttl = crate::validate::parse_duration(&self.cache_ttl).ok_or_else(|| {
-            format!(
-                "--cache-ttl {}: not a duration (90s, 30m, 12h)",
-                self.cache_ttl
-            )
-        })?;
+        let ttl = crate::validate::parse_duration(&self.cache_ttl)
+            .map_err(|e| format!("--cache-ttl: {e}; write e.g. 90s, 30m or 12h"))?;
         let mode = if self.offline {
             Mode::Offline
         } else if self.refresh {
@@ -447,7 +443,7 @@ pub fn main(cli: Cli) -> i32 {
                 }
                 CacheAction::Prune { older_than } => {
                     match crate::validate::parse_duration(&older_than) {
-                        Some(age) => {
+                        Ok(age) => {
                             ui.info(&format!(
                                 "removed {} cached responses from {}",
                                 cache::prune(&dir, age),
@@ -455,10 +451,8 @@ pub fn main(cli: Cli) -> i32 {
                             ));
                             EXIT_OK
                         }
-                        None => {
-                            eprintln!(
-                                "error: --older-than {older_than}: not a duration (90s, 30m, 12h)"
-                            );
+                        Err(e) => {
+                            eprintln!("error: --older-than: {e}; write e.g. 90s, 30m or 12h");
                             EXIT_INVALID
                         }
                     }

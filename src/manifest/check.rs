@@ -95,7 +95,8 @@ impl<'a> Checker<'a> {
                                 format!("`{}` must be at least {min}", path_str(path)),
                                 self.spans.value(path),
                             )
-                            .label(format!("{} is too small", n)),
+                            .label(format!("{} is too small", n))
+                            .help(format!("use {min} or more")),
                         );
                     }
                 }

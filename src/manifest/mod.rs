@@ -209,8 +209,11 @@ fn repair(mut value: serde_yaml::Value, bad: &[Vec<Seg>]) -> Option<serde_yaml::
 /// Read and parse a manifest file.
 pub fn load(path: &std::path::Path) -> Result<Loaded, Problems> {
     let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&name, &text),
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => parse(&name, &text),
+            Err(e) => Err(not_utf8(name, e)),
+        },
         Err(e) => {
             let mut p = Problems::new(Source::new(name.clone(), ""));
             p.push(
@@ -224,6 +227,25 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Problems> {
             Err(p)
         }
     }
+}
+
+/// A file that is not UTF-8, pointed at its first bad byte (the text is
+/// shown with that byte replaced, so the line and column are right).
+fn not_utf8(name: String, e: std::string::FromUtf8Error) -> Problems {
+    let at = e.utf8_error().valid_up_to();
+    let byte = e.as_bytes()[at];
+    let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+    let mut p = Problems::new(Source::new(name, text.clone()));
+    p.push(
+        Problem::new(
+            "not_utf8",
+            format!("the file is not UTF-8: byte 0x{byte:02X} is not valid UTF-8 here"),
+            char_span(&text, at),
+        )
+        .label("not UTF-8")
+        .help("save the manifest as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE`)"),
+    );
+    p
 }
 
 fn yaml_error(e: &serde_yaml::Error, text: &str) -> Problem {
@@ -273,7 +295,9 @@ fn yaml_error(e: &serde_yaml::Error, text: &str) -> Problem {
     } else if full.contains("flow mapping") {
         "close the `{` mapping with `}`"
     } else if full.contains("mapping values are not allowed") {
-        "a value containing `: ` must be quoted"
+        "check that this line is indented like its siblings (the mistake is often on the line above); a value containing `: ` must be quoted"
+    } else if full.contains(" as u128") || full.contains(" as i128") {
+        "this number is too large for a manifest; quote it if it is a name or an identifier, or use a smaller value"
     } else if full.contains("recursion limit") {
         "the document nests too deeply"
     } else {

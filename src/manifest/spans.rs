@@ -175,7 +175,13 @@ impl Builder<'_> {
     /// a trailing comment or whitespace (and at least one byte).
     fn scalar_span(&self, offset: usize, value: &str) -> Span {
         let rest = &self.src[offset.min(self.src.len())..];
-        let line = rest.split('\n').next().unwrap_or("");
+        // Look no further than the value could reach (quotes and escapes
+        // included), so a 2 MB line of 100k scalars stays linear.
+        let reach = crate::diag::floor_char_boundary(
+            rest,
+            value.len().saturating_mul(4).saturating_add(256),
+        );
+        let line = rest[..reach].split('\n').next().unwrap_or("");
         let quoted = line.starts_with(['"', '\'']);
         let len = if quoted || value.is_empty() {
             line.trim_end().len()

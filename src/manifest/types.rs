@@ -655,6 +655,7 @@ pub struct MashupStep {
     /// Rows per request with `for_each` (default 1). The notebooks advise 5
     /// observations per product request.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub batch: Option<u64>,
     /// Columns of the driving row copied into each result row (tags results
     /// with their target; `batch: 1` only).
@@ -742,6 +743,7 @@ pub struct ProductsStep {
     pub from: String,
     /// Observations per request (default 5, as MAST's notebooks advise "to avoid server timeouts").
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub batch: Option<u64>,
     /// The column holding CAOM's product group ids (default `obsid`; not `obs_id`).
     #[serde(default)]

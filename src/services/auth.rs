@@ -23,6 +23,10 @@ pub enum AuthError {
     },
     #[error("token file {0} is empty")]
     Empty(String),
+    #[error(
+        "token file {0} holds more than a token (spaces or several lines); it must hold the token alone, on one line"
+    )]
+    NotOneLine(String),
     #[error("{0}")]
     Http(#[from] super::http::HttpError),
     #[error("MAST's /whoami answered something unexpected: {0}")]
@@ -80,6 +84,11 @@ pub fn read_token_file(path: &Path) -> Result<Token, AuthError> {
     if t.is_empty() {
         return Err(AuthError::Empty(shown));
     }
+    // An HTTP header cannot carry a newline: say so here, not as a
+    // "builder error" at the first request.
+    if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AuthError::NotOneLine(shown));
+    }
     Ok(Token::new(t))
 }
 
@@ -132,5 +141,17 @@ mod tests {
         assert_eq!(read_token_file(&p).unwrap().expose(), "abc123");
         std::fs::write(&p, "  \n").unwrap();
         assert!(matches!(read_token_file(&p), Err(AuthError::Empty(_))));
+    }
+
+    /// Issue 13: a two-line token file gave "builder error" at request time.
+    #[test]
+    fn token_files_hold_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("token");
+        std::fs::write(&p, "abc123\nsecond line\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = read_token_file(&p).unwrap_err().to_string();
+        assert!(e.contains("one line"), "{e}");
+        assert!(!e.contains("abc123") && !e.contains("second"), "{e}");
     }
 }

@@ -33,6 +33,7 @@ pub fn environment<'s>() -> Environment<'s> {
     env.add_filter("adql_ident", adql_ident);
     env.add_filter("id_list", id_list);
     env.add_filter("csv_list", id_list);
+    env.add_function("debug", refuse_debug);
     env.add_function("hms_to_deg", |s: String| sexagesimal(&s, true));
     env.add_function("dms_to_deg", |s: String| sexagesimal(&s, false));
     env.add_function("angle_deg", |s: JValue| angle_deg_value(&s));
@@ -53,6 +54,14 @@ static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(environment);
 /// accept no other splice).
 pub const ADQL_QUOTING_FILTERS: &[&str] =
     &["adql_string", "adql_number", "adql_list", "adql_ident"];
+
+/// minijinja's `debug()` would print its whole internal state (128 lines)
+/// into a message or an output; it is refused with a hint instead.
+fn refuse_debug(_args: minijinja::value::Rest<JValue>) -> Result<JValue, Error> {
+    Err(invalid(
+        "`debug()` is not available in mastflow templates; print a value with `{{ x }}` or check a step with `mastflow plan`",
+    ))
+}
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -307,8 +316,71 @@ pub fn check(source: &str) -> Result<Vec<String>, String> {
     RowExpr::compile(source).map(|e| e.variables)
 }
 
+/// How deeply an expression or template may nest (brackets plus chained
+/// unary `not`/`-`): the parser recurses once per level, so user input must
+/// not choose the depth of the stack.
+pub const MAX_DEPTH: usize = 200;
+
+/// Refuse `source` when it nests deeper than [`MAX_DEPTH`]. Counts, outside
+/// string literals, the deepest bracket nesting plus the longest chain of
+/// prefix operators (`not`, `-`, `+`).
+pub fn check_depth(source: &str) -> Result<(), String> {
+    let depth = nesting_depth(source);
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "expression is nested too deeply ({depth} levels of brackets and `not`/`-`; at most {MAX_DEPTH}): split it into simpler steps or derived columns"
+        ));
+    }
+    Ok(())
+}
+
+fn nesting_depth(source: &str) -> usize {
+    let (mut brackets, mut chain, mut max) = (0usize, 0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut word = String::new();
+    let mut prefix_ok = true;
+    for c in source.chars().chain(std::iter::once(' ')) {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            let is_not = word == "not";
+            chain = if is_not { chain + 1 } else { 0 };
+            prefix_ok = is_not || matches!(word.as_str(), "and" | "or" | "in" | "if" | "else");
+            word.clear();
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '(' | '[' | '{' => {
+                brackets += 1;
+                prefix_ok = true;
+            }
+            ')' | ']' | '}' => {
+                brackets = brackets.saturating_sub(1);
+                prefix_ok = false;
+            }
+            '-' | '+' if prefix_ok => chain += 1,
+            c if c.is_whitespace() => {}
+            _ => {
+                chain = 0;
+                prefix_ok = true;
+            }
+        }
+        max = max.max(brackets + chain);
+    }
+    max
+}
+
 impl RowExpr {
     pub fn compile(source: &str) -> Result<Self, String> {
+        check_depth(source)?;
         let expr = ENGINE
             .compile_expression_owned(source.to_string())
             .map_err(|e| describe(&e))?;

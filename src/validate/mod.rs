@@ -1865,16 +1865,17 @@ impl<'a> Validator<'a> {
     ) -> std::time::Duration {
         let default = std::time::Duration::from_secs(default_secs);
         let Some(d) = d else { return default };
-        match parse_duration(d).filter(|d| !d.is_zero()) {
-            Some(d) => d,
-            None => {
+        let parsed = parse_duration(d).and_then(|x| {
+            (!x.is_zero())
+                .then_some(x)
+                .ok_or_else(|| format!("`{d}` is not a duration"))
+        });
+        match parsed {
+            Ok(d) => d,
+            Err(msg) => {
                 self.err(
-                    Problem::new(
-                        "bad_value",
-                        format!("`{d}` is not a duration"),
-                        self.span_value(path),
-                    )
-                    .help("write e.g. `90s`, `10m` or `1h`"),
+                    Problem::new("bad_value", msg, self.span_value(path))
+                        .help("write e.g. `90s`, `10m` or `1h`"),
                 );
                 default
             }
@@ -1892,6 +1893,18 @@ impl<'a> Validator<'a> {
         refs: &mut Vec<(Reference, Vec<Seg>)>,
     ) {
         if !template::is_template(text) {
+            return;
+        }
+        if text.contains("{%") {
+            self.err(
+                Problem::new(
+                    "template_statement",
+                    "template statements (`{% for %}`, `{% if %}`, `{% set %}`, `{% macro %}`, `{% include %}`) are not supported",
+                    self.span_value(path),
+                )
+                .label("a `{% ... %}` statement")
+                .help("write one `{{ expression }}` instead, e.g. `{{ a if cond else b }}` or `{{ items | join(',') }}`"),
+            );
             return;
         }
         match template::references(text) {
@@ -2002,6 +2015,11 @@ impl<'a> Validator<'a> {
                     }
                 },
                 (root, None) if template::ROOTS.contains(&root) => {}
+                ("debug", _) => self.err(
+                    Problem::new("template_function", "`debug()` is not available in templates", span)
+                        .label("refused")
+                        .help("print a value with `{{ x }}`, or see what a step sends with `mastflow plan`"),
+                ),
                 (root, _) if is_global_function(root) => {}
                 (root, _) => {
                     let hint = crate::util::did_you_mean(root, template::ROOTS.iter().copied())
@@ -2115,10 +2133,10 @@ impl<'a> Validator<'a> {
             let mut ids: Vec<usize> = scc.iter().map(|n| g[*n]).collect();
             ids.sort_unstable();
             let names: Vec<&str> = ids.iter().map(|&i| steps[i].name.as_str()).collect();
-            let mut p = Problem::new("cycle", format!("steps form a cycle: {} → {}", names.join(" → "), names[0]), steps[ids[0]].span)
+            let mut p = Problem::new("cycle", cycle_message(&names), steps[ids[0]].span)
                 .label("part of the cycle")
                 .help("a step cannot depend, directly or through others, on itself; remove one of these references");
-            for &i in &ids[1..] {
+            for &i in ids.iter().skip(1).take(CYCLE_SHOWN - 1) {
                 p = p.also(steps[i].span, "also in the cycle");
             }
             self.err(p);
@@ -2344,8 +2362,34 @@ fn json_strings(v: &serde_json::Value, path: &mut Vec<Seg>, out: &mut Vec<(Strin
     }
 }
 
-/// `90s`, `10m`, `1h`, `500ms`, or bare seconds.
-pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+/// How many steps of a cycle its message names and marks.
+const CYCLE_SHOWN: usize = 6;
+
+/// `steps form a cycle: a → b → a`, or for a long cycle its first steps
+/// and its length, so a 10k-step cycle gives a short message.
+fn cycle_message(names: &[&str]) -> String {
+    if names.len() <= CYCLE_SHOWN {
+        return format!("steps form a cycle: {} → {}", names.join(" → "), names[0]);
+    }
+    format!(
+        "{} steps form a cycle: {} → … ({} more)",
+        names.len(),
+        names[..CYCLE_SHOWN].join(" → "),
+        names.len() - CYCLE_SHOWN
+    )
+}
+
+/// `90s`, `10m`, `1h`, `500ms`, or bare seconds. The error says what is
+/// wrong: not a duration, or too long to represent (more than ~584 billion
+/// years overflows `Duration`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let secs = duration_secs(s).ok_or_else(|| format!("`{s}` is not a duration"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{s}` is too long for a duration"))
+}
+
+/// The seconds `s` names, if it is a finite, non-negative duration.
+fn duration_secs(s: &str) -> Option<f64> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -2359,7 +2403,7 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
         "h" => x * 3600.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+    (secs.is_finite() && secs >= 0.0).then_some(secs)
 }
 
 /// A template with its `{{ }}` and `{% %}` segments removed.
@@ -2549,27 +2593,21 @@ fn inline_rows(
     rows: &[IndexMap<String, Option<raw::Scalar>>],
     decls: &[(String, ColumnDecl)],
 ) -> Table {
-    let mut names: Vec<String> = Vec::new();
-    for r in rows {
-        for n in r.keys() {
-            if !names.contains(n) {
-                names.push(n.clone());
-            }
-        }
-    }
+    // A set, so a row of 100k keys stays linear.
+    let names: indexmap::IndexSet<&String> = rows.iter().flat_map(|r| r.keys()).collect();
     let cols = names
         .iter()
         .map(|n| {
             let vals: Vec<Value> = rows
                 .iter()
                 .map(|r| {
-                    r.get(n)
+                    r.get(n.as_str())
                         .and_then(|v| v.as_ref())
                         .map_or(Value::Null, scalar_value)
                 })
                 .collect();
-            let ty = decls.iter().find(|(d, _)| d == n).and_then(|(_, d)| d.ty);
-            crate::table::Column::from_values(n.clone(), &vals, ty)
+            let ty = decls.iter().find(|(d, _)| d == *n).and_then(|(_, d)| d.ty);
+            crate::table::Column::from_values((*n).clone(), &vals, ty)
         })
         .collect();
     Table::new(cols).unwrap_or_default()
