@@ -12,6 +12,7 @@ pub mod exec;
 pub mod manifest;
 pub mod output;
 pub mod plan;
+pub mod publish;
 pub mod sandbox;
 pub mod services;
 pub mod table;

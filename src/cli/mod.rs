@@ -1176,6 +1176,13 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     } else {
         None
     };
+    let out_dir = match crate::publish::OutDir::open(&args.out) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
     let services = match archive.services(&args.out) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -1199,10 +1206,21 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
     rt.shutdown_background();
     let ctx = exec::base_context(&m);
+    let staging = match outcome
+        .interrupted
+        .then_some(Ok(PathBuf::new()))
+        .unwrap_or_else(|| out_dir.stage())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
     let (written, out_errors) = if outcome.interrupted {
         (Vec::new(), Vec::new())
     } else {
-        output::write_outputs(&m, &outcome, &ctx, &args.out)
+        output::write_outputs(&m, &outcome, &ctx, &staging)
     };
     let code = if outcome.interrupted {
         EXIT_INTERRUPTED
@@ -1265,7 +1283,18 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         code = lock_step(ui, &args, &m, &outcome, &written, code);
     }
     if !outcome.interrupted {
-        match output::write_run_record(&args.out, &record) {
+        let published = output::write_run_record(&staging, &record).and_then(|p| {
+            let mut files: Vec<String> = written.iter().map(|w| w.path.clone()).collect();
+            files.push("run.json".into());
+            out_dir
+                .publish(&files)
+                .map_err(|e| output::OutputError::Bad {
+                    path: args.out.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            Ok(p)
+        });
+        match published {
             Ok(p) => ui.info(&format!(
                 "run `{}` {status}: {} outputs and {} written to {}",
                 m.name,

