@@ -1,7 +1,7 @@
 //! Publishing a run's output set as a whole into `--out`.
 //!
-//! A run holds an advisory lock on `--out/.mastflow-out.lck` (a second run
-//! waits), writes every output and `run.json` into `--out/.mastflow-staging/`,
+//! A run holds an advisory lock on `--out` itself (flock on the directory;
+//! a second run waits), writes every output and `run.json` into `--out/.mastflow-staging/`,
 //! then commits by writing the journal `.mastflow-staging/publish.json` (the
 //! list of files, `run.json` last) and fsyncing. After the commit the old
 //! `run.json` is removed, each staged file is renamed into place, the
@@ -23,7 +23,8 @@ use thiserror::Error;
 
 /// The staging directory inside `--out`.
 pub const STAGING: &str = ".mastflow-staging";
-/// The advisory lock file inside `--out`.
+/// The advisory lock file inside `--out` where a directory cannot be locked.
+#[cfg(not(unix))]
 pub const LOCK: &str = ".mastflow-out.lck";
 const JOURNAL: &str = "publish.json";
 
@@ -63,13 +64,8 @@ impl OutDir {
     /// files left by killed runs.
     pub fn open(root: &Path) -> Result<OutDir, PublishError> {
         std::fs::create_dir_all(root).map_err(io(root))?;
-        let lock_path = root.join(LOCK);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
+        let lock_path = root.to_path_buf();
+        let lock = lock_handle(root).map_err(io(root))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -161,6 +157,19 @@ impl OutDir {
             Ok(())
         }
     }
+}
+
+/// What is locked: the directory itself on Unix (flock on a directory
+/// descriptor leaves no file behind), a lock file elsewhere.
+fn lock_handle(root: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    return File::open(root);
+    #[cfg(not(unix))]
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join(LOCK))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), PublishError> {

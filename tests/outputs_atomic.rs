@@ -27,8 +27,7 @@ fn obs(tag: &str) -> String {
     format!("obs_id,calib_level\n{tag}-1,-1\n{tag}-2,3\n{tag}-3,2\n")
 }
 
-/// Every regular file under `dir` (relative path → bytes), the cross-run
-/// lock file excepted.
+/// Every regular file under `dir` (relative path → bytes).
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(d).unwrap().flatten() {
@@ -43,7 +42,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
-    out.retain(|k, _| k != ".mastflow-out.lck");
     out
 }
 
@@ -148,7 +146,7 @@ fn a_second_run_into_the_same_out_waits_for_the_first() {
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     // Another run holds the output directory.
-    let held = std::fs::File::create(out.join(".mastflow-out.lck")).unwrap();
+    let held = std::fs::File::open(&out).unwrap();
     held.lock().unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mastflow"))
         .arg("run")
