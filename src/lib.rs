@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod diag;
 pub mod exec;
+pub mod lock;
 pub mod manifest;
 pub mod output;
 pub mod plan;

@@ -194,3 +194,112 @@ fn outputs_honour_the_umask() {
         assert_eq!(mode, 0o644, "{f}");
     }
 }
+
+const GATED: &str = "version: 1\nname: gated\nsteps:\n  obs:\n    kind: table\n    file: obs.csv\n  few:\n    kind: assert\n    from: obs\n    rows: {max: 3}\n    message: too many rows\noutputs:\n  - {from: obs, path: a.csv}\n";
+
+fn lock_run(m: &Path, out: &Path, flag: &str) -> std::process::Output {
+    mastflow()
+        .arg("run")
+        .arg(m)
+        .args(["-q", flag, "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_failed_update_lock_run_keeps_the_last_good_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", GATED);
+    let out = dir.path().join("out");
+    write(dir.path(), "obs.csv", &obs("x"));
+    assert!(lock_run(&m, &out, "--update-lock").status.success());
+    let good = std::fs::read(dir.path().join("mastflow.lock")).unwrap();
+    // The run fails (an assertion): the lock must not change.
+    write(dir.path(), "obs.csv", &format!("{}x-4,3\n", obs("x")));
+    let o = lock_run(&m, &out, "--update-lock");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("mastflow.lock")).unwrap(),
+        good
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not updated"), "{err}");
+}
+
+#[test]
+fn a_lock_of_an_unknown_version_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", GATED);
+    let out = dir.path().join("out");
+    write(dir.path(), "obs.csv", &obs("x"));
+    let lock = write(
+        dir.path(),
+        "mastflow.lock",
+        "{\"version\": 99, \"manifests\": {}}\n",
+    );
+    for flag in ["--locked", "--update-lock"] {
+        let o = lock_run(&m, &out, flag);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("version 99"), "{flag}: {err}");
+        assert!(!out.join("run.json").exists(), "{flag}: the run went ahead");
+    }
+    assert!(std::fs::read_to_string(&lock).unwrap().contains("99"));
+}
+
+#[test]
+fn a_corrupt_lock_is_reported_before_the_run_and_update_lock_repairs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", GATED);
+    let out = dir.path().join("out");
+    write(dir.path(), "obs.csv", &obs("x"));
+    let lock = write(dir.path(), "mastflow.lock", "{\"version\": 1, \"manif");
+    let o = lock_run(&m, &out, "--locked");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("mastflow.lock"), "{err}");
+    assert!(!err.contains("output"), "called an output: {err}");
+    assert!(err.contains("--update-lock"), "no fix given: {err}");
+    assert!(!out.join("run.json").exists(), "the run went ahead");
+    let o = lock_run(&m, &out, "--update-lock");
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    assert_eq!(v["manifests"]["gated"]["steps"]["obs"]["rows"], 3);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mastflow.lock.corrupt")).unwrap(),
+        "{\"version\": 1, \"manif"
+    );
+}
+
+#[test]
+fn lock_updates_wait_for_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", GATED);
+    write(dir.path(), "obs.csv", &obs("x"));
+    let lock = dir.path().join("mastflow.lock");
+    // Another manifest's update is in progress and holds the lock.
+    let other = "{\"version\": 1, \"manifests\": {\"other\": {\"manifest_sha256\": \"ab\", \"steps\": {}, \"outputs\": {}}}}\n";
+    std::fs::write(&lock, other).unwrap();
+    let held = std::fs::File::create(dir.path().join(".mastflow.lock.lck")).unwrap();
+    held.lock().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mastflow"))
+        .arg("run")
+        .arg(&m)
+        .args(["-q", "--update-lock", "--out"])
+        .arg(dir.path().join("out"))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let waiting = child.try_wait().unwrap().is_none();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    let untouched = v["manifests"].get("gated").is_none();
+    held.unlock().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        waiting && untouched,
+        "wrote the lock while another update held it"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    assert!(v["manifests"].get("other").is_some() && v["manifests"].get("gated").is_some());
+}

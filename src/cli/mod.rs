@@ -1059,49 +1059,74 @@ fn observer(ui: &Ui) -> Arc<dyn Observer> {
     }
 }
 
+/// `mastflow.lock` beside the manifest.
+fn lock_path(args: &RunArgs) -> PathBuf {
+    args.manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("mastflow.lock")
+}
+
+/// Read and check `mastflow.lock` before a `--locked` / `--update-lock` run:
+/// a lock that cannot be used is reported before anything runs.
+fn lock_before_run(args: &RunArgs) -> Result<Option<crate::lock::LockFile>, i32> {
+    if !(args.locked || args.update_lock) {
+        return Ok(None);
+    }
+    match crate::lock::read_lock(&lock_path(args)) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(EXIT_INVALID)
+        }
+        Ok(l) => match l.corrupt {
+            Some(e) if args.locked => {
+                eprintln!("error: {e}");
+                Err(EXIT_INVALID)
+            }
+            Some(e) => {
+                eprintln!("note: {e}; a successful run replaces it");
+                Ok(Some(l.file))
+            }
+            None => Ok(Some(l.file)),
+        },
+    }
+}
+
 /// `--locked`: compare with `mastflow.lock` (exit 3 on a difference);
-/// `--update-lock`: rewrite it.
+/// `--update-lock`: rewrite this manifest's entry, after a successful run only.
 fn lock_step(
     ui: &Ui,
     args: &RunArgs,
-    m: &Manifest,
-    outcome: &exec::Outcome,
-    written: &[output::Written],
+    file: &crate::lock::LockFile,
+    now: crate::lock::Lock,
+    name: &str,
     code: i32,
 ) -> i32 {
-    let dir = args
-        .manifest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let path = dir.join("mastflow.lock");
-    let mut file = match output::read_lock(&path) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    let now = output::lock_of(m, outcome, written);
+    let path = lock_path(args);
     if args.update_lock {
-        file.version = 1;
-        file.manifests.insert(m.name.clone(), now);
-        if let Err(e) = output::write_lock(&path, &file) {
+        if code != EXIT_OK {
+            eprintln!(
+                "{} not updated: the run did not succeed (its last good entry is kept)",
+                path.display()
+            );
+            return code;
+        }
+        if let Err(e) = crate::lock::update(&path, name, now) {
             eprintln!("error: {e}");
             return EXIT_FAILED;
         }
         ui.info(&format!("wrote {}", path.display()));
         return code;
     }
-    let Some(old) = file.manifests.get(&m.name) else {
+    let Some(old) = file.manifests.get(name) else {
         eprintln!(
-            "error: {} has no lock for `{}`; run with --update-lock first",
+            "error: {} has no lock for `{name}`; run with --update-lock first",
             path.display(),
-            m.name
         );
         return EXIT_INVALID;
     };
-    let diffs = output::lock_differences(old, &now);
+    let diffs = crate::lock::lock_differences(old, &now);
     if diffs.is_empty() {
         ui.info(&format!("results match {}", path.display()));
         return code;
@@ -1127,6 +1152,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
             eprintln!("error: {e}");
             return EXIT_INVALID;
         }
+    };
+    let lock_file = match lock_before_run(&args) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     if args.dry_run {
         print!("{}", plan.text(&m));
@@ -1279,8 +1308,9 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         output_errors: out_errors.iter().map(|e| e.to_string()).collect(),
     };
     let mut code = code;
-    if !outcome.interrupted && (args.locked || args.update_lock) && code != EXIT_INVALID {
-        code = lock_step(ui, &args, &m, &outcome, &written, code);
+    if let Some(file) = lock_file.as_ref().filter(|_| !outcome.interrupted) {
+        let now = crate::lock::lock_of(&m, &outcome, &written);
+        code = lock_step(ui, &args, file, now, &m.name, code);
     }
     if !outcome.interrupted {
         let published = output::write_run_record(&staging, &record).and_then(|p| {
