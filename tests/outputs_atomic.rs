@@ -303,3 +303,178 @@ fn lock_updates_wait_for_each_other() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
     assert!(v["manifests"].get("other").is_some() && v["manifests"].get("gated").is_some());
 }
+
+const REMOTE: &str = "version: 1\nname: cached\nsteps:\n  obs:\n    kind: caom\n    criteria:\n      obs_collection: JWST\n      proposal_id: \"1073\"\n      instrument_name: \"NIRCAM*\"\n  tap:\n    kind: tap\n    service: mast-caom\n    mode: sync\n    query: \"SELECT obs_id, t_exptime FROM dbo.obspointing WHERE obs_collection = 'JWST' AND proposal_id = '1073'\"\noutputs:\n  - {from: obs, path: obs.csv}\n  - {from: tap, path: tap.csv}\n";
+
+/// One sandbox (one port, so cache keys hold across runs) for the process.
+fn sandbox_url() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let s = mastflow::sandbox::start(mastflow::sandbox::Config::default())
+                    .await
+                    .unwrap();
+                tx.send(s.base_url.clone()).unwrap();
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().unwrap()
+    })
+}
+
+/// Run REMOTE against the sandbox with a cache directory.
+fn cached_run(m: &Path, out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
+    mastflow()
+        .arg("run")
+        .arg(m)
+        .args(["-q", "--base-url", sandbox_url(), "--cache-dir"])
+        .arg(cache)
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// Cache entries: (path, bytes).
+fn entries(cache: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    snapshot(cache)
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".json"))
+        .map(|(k, v)| (cache.join(k), v))
+        .collect()
+}
+
+fn step_hits(out: &Path, name: &str) -> u64 {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()["cache_hits"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Replace the first `from` in `bytes` by a same-length `to`.
+fn tamper(bytes: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())?;
+    let mut b = bytes.to_vec();
+    b[at..at + from.len()].copy_from_slice(to.as_bytes());
+    Some(b)
+}
+
+#[test]
+fn a_damaged_cache_entry_is_never_used_as_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", REMOTE);
+    let cache = dir.path().join("cache");
+    let first = dir.path().join("first");
+    let o = cached_run(&m, &first, &cache, &[]);
+    assert!(o.status.success(), "{o:?}");
+    let good = std::fs::read(first.join("obs.csv")).unwrap();
+    let good_tap = std::fs::read(first.join("tap.csv")).unwrap();
+    let all = entries(&cache);
+    assert!(all.len() >= 2, "{all:?}");
+    // Every entry damaged: a value changed by hand (Mashup), cut (TAP).
+    for (p, b) in &all {
+        let changed = tamper(b, "jw01073", "TAMPERD").unwrap_or_else(|| b[..b.len() / 2].to_vec());
+        std::fs::write(p, changed).unwrap();
+    }
+    let offline = dir.path().join("offline");
+    let o = cached_run(&m, &offline, &cache, &["--offline"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("damaged"), "{err}");
+    assert!(err.contains("mastflow cache prune"), "{err}");
+    let second = dir.path().join("second");
+    let o = cached_run(&m, &second, &cache, &[]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(std::fs::read(second.join("obs.csv")).unwrap(), good);
+    assert_eq!(std::fs::read(second.join("tap.csv")).unwrap(), good_tap);
+    assert_eq!(step_hits(&second, "obs"), 0);
+    // Refetched entries are whole again.
+    let third = dir.path().join("third");
+    assert!(
+        cached_run(&m, &third, &cache, &["--offline"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn a_cache_entry_from_the_future_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", REMOTE);
+    let cache = dir.path().join("cache");
+    assert!(
+        cached_run(&m, &dir.path().join("a"), &cache, &[])
+            .status
+            .success()
+    );
+    let b = dir.path().join("b");
+    assert!(cached_run(&m, &b, &cache, &[]).status.success());
+    assert!(step_hits(&b, "obs") > 0, "the cache is not used at all");
+    for (p, _) in entries(&cache) {
+        let st = std::process::Command::new("touch")
+            .args(["-d", "+10 years"])
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let c = dir.path().join("c");
+    let o = cached_run(&m, &c, &cache, &["--cache-ttl", "1h"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        step_hits(&c, "obs"),
+        0,
+        "an entry dated 10 years ahead was served"
+    );
+}
+
+#[test]
+fn a_cached_error_answer_is_not_used_as_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", REMOTE);
+    let cache = dir.path().join("cache");
+    let a = dir.path().join("a");
+    assert!(cached_run(&m, &a, &cache, &[]).status.success());
+    let mut changed = 0;
+    for (p, b) in entries(&cache) {
+        // A whole, correctly summed entry whose answer is ERROR with no rows.
+        let nl = b.iter().position(|&c| c == b'\n').unwrap();
+        let rest = &b[nl + 1..];
+        let nl2 = rest.iter().position(|&c| c == b'\n').unwrap();
+        let key = std::str::from_utf8(&rest[..nl2]).unwrap();
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&rest[nl2 + 1..]) else {
+            continue; // the TAP entry (VOTable)
+        };
+        v["status"] = "ERROR".into();
+        v["data"] = serde_json::json!([]);
+        v["paging"]["rowsFiltered"] = 0.into();
+        let body = serde_json::to_vec(&v).unwrap();
+        let head = format!(
+            "mastflow-cache 2 {} {}\n{key}\n",
+            mastflow::util::sha256_hex(&body),
+            body.len()
+        );
+        std::fs::write(&p, [head.as_bytes(), &body].concat()).unwrap();
+        changed += 1;
+    }
+    assert!(changed > 0);
+    let b = dir.path().join("b");
+    let o = cached_run(&m, &b, &cache, &[]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        std::fs::read(b.join("obs.csv")).unwrap(),
+        std::fs::read(a.join("obs.csv")).unwrap()
+    );
+}

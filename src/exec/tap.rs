@@ -126,9 +126,9 @@ impl Target<'_> {
 
 fn service_error(step: &str, e: tap::TapError) -> StepError {
     match e {
-        tap::TapError::Offline => StepError::Service(format!(
-            "step `{step}`: --offline, and this TAP query's response is not in the cache (run once without --offline)"
-        )),
+        tap::TapError::Offline(why) => {
+            StepError::Service(format!("step `{step}`: --offline: {why}"))
+        }
         other => StepError::Service(other.to_string()),
     }
 }

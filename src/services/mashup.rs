@@ -33,10 +33,8 @@ pub enum MashupError {
         #[source]
         source: HttpError,
     },
-    #[error(
-        "--offline: no cached response for this {service} request; run once online (or without --offline) first"
-    )]
-    NotCached { service: String },
+    #[error("--offline: {service}: {detail}")]
+    NotCached { service: String, detail: String },
     #[error("MAST {service} sent a response that is not a Mashup JSON envelope: {detail}")]
     Malformed { service: String, detail: String },
     #[error(
@@ -155,7 +153,14 @@ impl Mashup {
                 .cache
                 .as_ref()
                 .and_then(|c| c.get(&page_key))
-                .and_then(|b| serde_json::from_slice::<MashupResponse>(&b).ok());
+                .and_then(|b| serde_json::from_slice::<MashupResponse>(&b).ok())
+                // Only COMPLETE answers are stored; anything else is not data.
+                .filter(|r| {
+                    !matches!(
+                        r.status,
+                        crate::wire::Status::Error | crate::wire::Status::Executing
+                    )
+                });
             let resp = match cached {
                 Some(r) => {
                     cache_hits += 1;
@@ -168,6 +173,11 @@ impl Mashup {
                 {
                     return Err(MashupError::NotCached {
                         service: service.into(),
+                        detail: self
+                            .cache
+                            .as_ref()
+                            .map(|c| c.offline_miss(&page_key))
+                            .unwrap_or_default(),
                     });
                 }
                 None => {

@@ -200,10 +200,8 @@ pub enum TapError {
     Aborted { job: String },
     #[error("TAP service {service}: {detail}")]
     Job { service: String, detail: String },
-    #[error(
-        "--offline: the response to this TAP query is not in the cache (run once without --offline)"
-    )]
-    Offline,
+    #[error("--offline: TAP query: {0}")]
+    Offline(String),
 }
 
 /// How async jobs are polled: `WAIT` seconds per poll, growing from
@@ -291,7 +289,12 @@ impl Tap {
             .as_ref()
             .is_some_and(|c| c.mode == CacheMode::Offline)
         {
-            return Err(TapError::Offline);
+            return Err(TapError::Offline(
+                self.cache
+                    .as_ref()
+                    .map(|c| c.offline_miss(&key))
+                    .unwrap_or_default(),
+            ));
         }
         let call = Call {
             http: &self.http,
