@@ -61,20 +61,18 @@ impl Cache {
         verified(&std::fs::read(&p).ok()?, key)
     }
 
-    /// Why `--offline` has no answer for `key`: missing, or damaged (named,
-    /// with the command that clears it).
-    pub fn offline_miss(&self, key: &str) -> String {
+    /// Under `--offline`, when the entry for `key` exists but is damaged:
+    /// what to say (the entry, and the command that clears it).
+    pub fn damaged(&self, key: &str) -> Option<String> {
         let p = self.path(key);
-        match std::fs::read(&p) {
-            Ok(b) if verified(&b, key).is_none() => format!(
+        let b = std::fs::read(&p).ok()?;
+        verified(&b, key).is_none().then(|| {
+            format!(
                 "the cached response {} is damaged (it does not match its recorded key and checksum) and is not used; remove damaged entries with `mastflow cache prune --cache-dir {}`, or run without --offline to refetch it",
                 p.display(),
                 self.dir.display()
-            ),
-            _ => {
-                "no cached response for this request; run once without --offline first".to_string()
-            }
-        }
+            )
+        })
     }
 
     /// Store a COMPLETE response (atomically; errors are ignored: a cache

@@ -176,8 +176,8 @@ impl Mashup {
                         detail: self
                             .cache
                             .as_ref()
-                            .map(|c| c.offline_miss(&page_key))
-                            .unwrap_or_default(),
+                            .and_then(|c| c.damaged(&page_key))
+                            .unwrap_or_else(|| format!("no cached response for this {service} request; run once online (or without --offline) first")),
                     });
                 }
                 None => {

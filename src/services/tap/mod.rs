@@ -200,8 +200,9 @@ pub enum TapError {
     Aborted { job: String },
     #[error("TAP service {service}: {detail}")]
     Job { service: String, detail: String },
-    #[error("--offline: TAP query: {0}")]
-    Offline(String),
+    /// `--offline` and no usable entry: why (damaged), or `None` (missing).
+    #[error("--offline: {}", .0.as_deref().unwrap_or("the response to this TAP query is not in the cache (run once without --offline)"))]
+    Offline(Option<String>),
 }
 
 /// How async jobs are polled: `WAIT` seconds per poll, growing from
@@ -290,10 +291,7 @@ impl Tap {
             .is_some_and(|c| c.mode == CacheMode::Offline)
         {
             return Err(TapError::Offline(
-                self.cache
-                    .as_ref()
-                    .map(|c| c.offline_miss(&key))
-                    .unwrap_or_default(),
+                self.cache.as_ref().and_then(|c| c.damaged(&key)),
             ));
         }
         let call = Call {
