@@ -33,8 +33,12 @@ pub enum MashupError {
         #[source]
         source: HttpError,
     },
-    #[error("--offline: {service}: {detail}")]
+    #[error("--offline: {detail}")]
     NotCached { service: String, detail: String },
+    #[error(
+        "MAST {service} sent two columns named `{column}`; refusing the answer rather than lose one of them (ask for the columns you need with `columns:`)"
+    )]
+    DuplicateColumn { service: String, column: String },
     #[error("MAST {service} sent a response that is not a Mashup JSON envelope: {detail}")]
     Malformed { service: String, detail: String },
     #[error(
@@ -217,7 +221,7 @@ impl Mashup {
             }
         }
         Ok(Fetched {
-            table: to_table(&fields, &rows),
+            table: to_table(&fields, &rows).map_err(|e| duplicate(service, e))?,
             requests,
             pages: page,
             key,
@@ -339,10 +343,23 @@ impl Mashup {
     }
 }
 
+fn duplicate(service: &str, e: crate::table::TableError) -> MashupError {
+    MashupError::DuplicateColumn {
+        service: service.into(),
+        column: match e {
+            crate::table::TableError::DuplicateColumn(c) => c,
+            other => other.to_string(),
+        },
+    }
+}
+
 /// Rows of a Mashup response as a typed table. Declared types are applied
 /// through the shared normalisation layer (numbers sent as strings, `t`/`f`,
 /// `/Date(ms)/`); MAST's `_selected_` artefact column is dropped.
-pub fn to_table(fields: &[crate::wire::Field], rows: &[serde_json::Map<String, Value>]) -> Table {
+pub fn to_table(
+    fields: &[crate::wire::Field],
+    rows: &[serde_json::Map<String, Value>],
+) -> Result<Table, crate::table::TableError> {
     let mut cols = Vec::with_capacity(fields.len());
     for f in fields.iter().filter(|f| f.name != "_selected_") {
         let declared = declared_type(&f.type_name);
@@ -367,7 +384,7 @@ pub fn to_table(fields: &[crate::wire::Field], rows: &[serde_json::Map<String, V
         }
         cols.push(col);
     }
-    Table::new(cols).unwrap_or_default()
+    Table::new(cols)
 }
 
 fn infer_json_type(rows: &[serde_json::Map<String, Value>], name: &str) -> DataType {
@@ -381,6 +398,21 @@ fn infer_json_type(rows: &[serde_json::Map<String, Value>], name: &str) -> DataT
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_repeated_field_name_is_refused_not_emptied() {
+        let fields: Vec<crate::wire::Field> = serde_json::from_value(json!([
+            {"name": "obs_id", "type": "string"},
+            {"name": "obs_id", "type": "string"}
+        ]))
+        .unwrap();
+        let rows: Vec<serde_json::Map<String, Value>> =
+            serde_json::from_value(json!([{"obs_id": "a"}])).unwrap();
+        let e = to_table(&fields, &rows).map_err(|e| duplicate("Mast.Caom.Filtered", e));
+        let msg = e.expect_err("the table was silently emptied").to_string();
+        assert!(msg.contains("two columns named `obs_id`"), "{msg}");
+        assert!(msg.contains("Mast.Caom.Filtered"), "{msg}");
+    }
     use super::*;
     use serde_json::json;
 
@@ -400,7 +432,7 @@ mod tests {
             {"obsid": "87742481", "calib_level": 3, "t_exptime": null, "tsovisit": "False", "date_obs": null}
         ]))
         .unwrap();
-        let t = to_table(&fields, &rows);
+        let t = to_table(&fields, &rows).unwrap();
         assert_eq!(
             t.column_names().collect::<Vec<_>>(),
             ["obsid", "calib_level", "t_exptime", "tsovisit", "date_obs"]
