@@ -478,3 +478,68 @@ fn a_cached_error_answer_is_not_used_as_data() {
         std::fs::read(a.join("obs.csv")).unwrap()
     );
 }
+
+fn validate_err(manifest: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "m.yaml", manifest);
+    write(dir.path(), "obs.csv", &obs("x"));
+    let o = mastflow().arg("validate").arg(&m).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "accepted: {manifest}");
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+const TWO: &str = "version: 1\nname: paths\nsteps:\n  obs:\n    kind: table\n    file: obs.csv\n  f:\n    kind: filter\n    from: obs\n    where: {calib_level: {min: 1}}\noutputs:\n";
+
+#[test]
+fn output_paths_that_name_one_file_are_refused_at_validation() {
+    for (a, b) in [
+        ("a.csv", "./a.csv"),
+        ("d/x.csv", "d//x.csv"),
+        ("./d/./y.csv", "d/y.csv"),
+    ] {
+        let err = validate_err(&format!(
+            "{TWO}  - {{from: obs, path: \"{a}\"}}\n  - {{from: f, path: \"{b}\"}}\n"
+        ));
+        assert!(err.contains("two outputs write"), "{a} {b}: {err}");
+        assert!(err.contains("m.yaml:13:"), "{a} {b}: not located: {err}");
+    }
+}
+
+#[test]
+fn outputs_named_like_mastflow_files_are_refused_at_validation() {
+    for p in [
+        "run.json",
+        "./run.jobs.json",
+        ".mastflow-staging/a.csv",
+        "sub/.mastflow-x.tmp.csv",
+    ] {
+        let err = validate_err(&format!(
+            "{TWO}  - {{from: obs, path: \"{p}\", format: csv}}\n"
+        ));
+        assert!(err.contains("mastflow"), "{p}: {err}");
+        assert!(err.contains("m.yaml:12:"), "{p}: not located: {err}");
+    }
+}
+
+#[test]
+fn an_output_over_the_input_file_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(
+        dir.path(),
+        "m.yaml",
+        &format!("{TWO}  - {{from: f, path: obs.csv}}\n"),
+    );
+    write(dir.path(), "obs.csv", &obs("x"));
+    let o = mastflow()
+        .current_dir(dir.path())
+        .args(["run", "m.yaml", "-q", "--out", "."])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("input"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("obs.csv")).unwrap(),
+        obs("x")
+    );
+}

@@ -1059,6 +1059,44 @@ fn observer(ui: &Ui) -> Arc<dyn Observer> {
     }
 }
 
+/// An output that would overwrite a `table` step's input file (known once
+/// `--out` is), as a problem located at the output's path.
+fn output_over_input(m: &Manifest, out: &Path) -> Option<crate::diag::Problem> {
+    use crate::validate::{Op, TableOp};
+    let out = std::fs::canonicalize(out).ok()?;
+    for s in &m.steps {
+        let Op::Table(TableOp::Static { origin, .. }) = &s.op else {
+            continue;
+        };
+        let input = crate::validate::resolve_path(&m.base_dir, origin);
+        let Ok(input) = std::fs::canonicalize(&input) else {
+            continue;
+        };
+        for o in m
+            .outputs
+            .iter()
+            .filter(|o| !crate::template::is_template(&o.path))
+        {
+            let target = out.join(crate::validate::normal_output_path(&o.path));
+            if target == input {
+                return Some(
+                    crate::diag::Problem::new(
+                        "output_over_input",
+                        format!(
+                            "output `{}` would overwrite `{origin}`, the input file of step `{}`",
+                            o.path, s.name
+                        ),
+                        o.span,
+                    )
+                    .label("written over the input")
+                    .help("choose another --out, or another path for this output"),
+                );
+            }
+        }
+    }
+    None
+}
+
 /// `mastflow.lock` beside the manifest.
 fn lock_path(args: &RunArgs) -> PathBuf {
     args.manifest
@@ -1153,6 +1191,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
             return EXIT_INVALID;
         }
     };
+    if let Some(p) = output_over_input(&m, &args.out) {
+        eprint!("{}", crate::diag::render_at(&m.source, &p, ui.color));
+        return EXIT_INVALID;
+    }
     let lock_file = match lock_before_run(&args) {
         Ok(f) => f,
         Err(code) => return code,
