@@ -205,9 +205,13 @@ pub fn update(path: &Path, name: &str, entry: Lock) -> Result<(), LockError> {
         .write(true)
         .open(&guard_path)
         .map_err(|e| io_err(&guard_path, e))?;
-    if let Err(std::fs::TryLockError::WouldBlock) = guard.try_lock() {
-        eprintln!("waiting for another run updating {}", path.display());
-        guard.lock().map_err(|e| io_err(&guard_path, e))?;
+    match fs4::FileExt::try_lock(&guard) {
+        Ok(()) => {}
+        Err(fs4::TryLockError::WouldBlock) => {
+            eprintln!("waiting for another run updating {}", path.display());
+            fs4::FileExt::lock(&guard).map_err(|e| io_err(&guard_path, e))?;
+        }
+        Err(fs4::TryLockError::Error(e)) => return Err(io_err(&guard_path, e)),
     }
     let mut loaded = read_lock(path)?;
     if loaded.corrupt.is_some() {

@@ -66,16 +66,16 @@ impl OutDir {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let lock_path = root.to_path_buf();
         let lock = lock_handle(root).map_err(io(root))?;
-        match lock.try_lock() {
+        match fs4::FileExt::try_lock(&lock) {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
+            Err(fs4::TryLockError::WouldBlock) => {
                 eprintln!(
                     "waiting for another mastflow run writing into {} to finish",
                     root.display()
                 );
-                lock.lock().map_err(io(&lock_path))?;
+                fs4::FileExt::lock(&lock).map_err(io(&lock_path))?;
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+            Err(fs4::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
         let out = OutDir {
             root: root.to_path_buf(),

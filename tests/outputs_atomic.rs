@@ -106,7 +106,7 @@ fn a_kill_at_any_publish_step_leaves_the_old_set_or_the_new_set() {
             None,
             "K={k}: not killed by a signal: {o:?}"
         );
-        // What any later mastflow command sees once it has opened `--out`
+        // What the next run sees once it has opened `--out`
         // (which finishes or undoes an interrupted publish first).
         let o = run_into(&m, &out, Some("opened"));
         assert_eq!(o.status.code(), None, "K={k}: {o:?}");
@@ -147,7 +147,7 @@ fn a_second_run_into_the_same_out_waits_for_the_first() {
     std::fs::create_dir_all(&out).unwrap();
     // Another run holds the output directory.
     let held = std::fs::File::open(&out).unwrap();
-    held.lock().unwrap();
+    fs4::FileExt::lock(&held).unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mastflow"))
         .arg("run")
         .arg(&m)
@@ -162,7 +162,7 @@ fn a_second_run_into_the_same_out_waits_for_the_first() {
         !out.join("run.json").exists(),
         "wrote while another run held --out"
     );
-    held.unlock().unwrap();
+    fs4::FileExt::unlock(&held).unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(waiting, "did not wait for the other run");
     assert!(o.status.success());
@@ -282,7 +282,7 @@ fn lock_updates_wait_for_each_other() {
     let other = "{\"version\": 1, \"manifests\": {\"other\": {\"manifest_sha256\": \"ab\", \"steps\": {}, \"outputs\": {}}}}\n";
     std::fs::write(&lock, other).unwrap();
     let held = std::fs::File::create(dir.path().join(".mastflow.lock.lck")).unwrap();
-    held.lock().unwrap();
+    fs4::FileExt::lock(&held).unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mastflow"))
         .arg("run")
         .arg(&m)
@@ -294,7 +294,7 @@ fn lock_updates_wait_for_each_other() {
     let waiting = child.try_wait().unwrap().is_none();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
     let untouched = v["manifests"].get("gated").is_none();
-    held.unlock().unwrap();
+    fs4::FileExt::unlock(&held).unwrap();
     assert!(child.wait().unwrap().success());
     assert!(
         waiting && untouched,
@@ -391,7 +391,12 @@ fn a_damaged_cache_entry_is_never_used_as_data() {
     let offline = dir.path().join("offline");
     let o = cached_run(&m, &offline, &cache, &["--offline"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
-    let err = String::from_utf8_lossy(&o.stderr);
+    // Words only: the diagnostic is wrapped to the terminal width.
+    let err = String::from_utf8_lossy(&o.stderr)
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(err.contains("damaged"), "{err}");
     assert!(err.contains("mastflow cache prune"), "{err}");
     let second = dir.path().join("second");
