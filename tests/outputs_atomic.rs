@@ -529,7 +529,7 @@ fn outputs_named_like_mastflow_files_are_refused_at_validation() {
 #[test]
 fn an_output_over_the_input_file_is_refused_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let m = write(
+    write(
         dir.path(),
         "m.yaml",
         &format!("{TWO}  - {{from: f, path: obs.csv}}\n"),

@@ -1277,11 +1277,12 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
     rt.shutdown_background();
     let ctx = exec::base_context(&m);
-    let staging = match outcome
-        .interrupted
-        .then_some(Ok(PathBuf::new()))
-        .unwrap_or_else(|| out_dir.stage())
-    {
+    let staged = if outcome.interrupted {
+        Ok(PathBuf::new())
+    } else {
+        out_dir.stage()
+    };
+    let staging = match staged {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -156,10 +156,8 @@ pub fn prune(dir: &Path, older_than: Duration) -> usize {
         let p = dir
             .join(&key[..2.min(key.len())])
             .join(format!("{key}.json"));
-        if age > older_than || !whole(&p, &key) {
-            if std::fs::remove_file(p).is_ok() {
-                n += 1;
-            }
+        if (age > older_than || !whole(&p, &key)) && std::fs::remove_file(p).is_ok() {
+            n += 1;
         }
     }
     n
