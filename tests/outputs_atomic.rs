@@ -548,3 +548,33 @@ fn an_output_over_the_input_file_is_refused_before_the_run() {
         obs("x")
     );
 }
+
+#[test]
+fn rendered_output_paths_are_checked_before_the_run() {
+    for (params, a, b) in [
+        ("params:\n  a: obs\n", "obs.csv", "{{ params.a }}.csv"),
+        ("params:\n  a: run\n", "x.csv", "{{ params.a }}.json"),
+        (
+            "params:\n  a: ../../escape\n",
+            "x.csv",
+            "{{ params.a }}/x.csv",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = TWO.replacen("steps:\n", &format!("{params}steps:\n"), 1);
+        let m = write(
+            dir.path(),
+            "m.yaml",
+            &format!(
+                "{text}  - {{from: obs, path: \"{a}\"}}\n  - {{from: f, path: \"{b}\", format: csv}}\n"
+            ),
+        );
+        write(dir.path(), "obs.csv", &obs("x"));
+        let out = dir.path().join("out");
+        let o = run_into(&m, &out, None);
+        assert_eq!(o.status.code(), Some(2), "{b}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("m.yaml:15:"), "{b}: not located: {err}");
+        assert!(!out.join("run.json").exists(), "{b}: the run went ahead");
+    }
+}

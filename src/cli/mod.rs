@@ -1059,9 +1059,67 @@ fn observer(ui: &Ui) -> Arc<dyn Observer> {
     }
 }
 
-/// An output that would overwrite a `table` step's input file (known once
-/// `--out` is), as a problem located at the output's path.
-fn output_over_input(m: &Manifest, out: &Path) -> Option<crate::diag::Problem> {
+/// Output paths checked once params are rendered and `--out` is known: a
+/// templated path that leaves `--out`, names a mastflow file or another
+/// output's file, or any output over a `table` step's input file. Located at
+/// the output's path.
+fn check_outputs(m: &Manifest, out: &Path) -> Option<crate::diag::Problem> {
+    let ctx = exec::base_context(m);
+    let problem = |o: &crate::validate::Output, code: &'static str, msg: String, help: &str| {
+        Some(
+            crate::diag::Problem::new(code, msg, o.span)
+                .label("this output")
+                .help(help.to_string()),
+        )
+    };
+    let mut seen: Vec<(&crate::validate::Output, String)> = Vec::new();
+    for o in &m.outputs {
+        let Ok(rendered) = ctx.render(&o.path) else {
+            continue; // reported by the run, with the template error
+        };
+        let templated = crate::template::is_template(&o.path);
+        if let Err(why) = crate::validate::check_relative_path(&rendered) {
+            return problem(
+                o,
+                "bad_path",
+                format!(
+                    "output path `{}` renders to `{rendered}`, which {why}",
+                    o.path
+                ),
+                "write a relative path inside the output directory",
+            );
+        }
+        let norm = crate::validate::normal_output_path(&rendered);
+        if let Some(why) = crate::validate::reserved_output(&norm).filter(|_| templated) {
+            return problem(
+                o,
+                "reserved_output",
+                format!(
+                    "output path `{}` renders to `{rendered}`, which is {why}",
+                    o.path
+                ),
+                "choose another name for this output",
+            );
+        }
+        if seen.iter().any(|(_, p)| *p == norm) {
+            return problem(
+                o,
+                "duplicate_output",
+                format!("two outputs write `{norm}` (output path `{}`)", o.path),
+                "give each output its own path",
+            );
+        }
+        seen.push((o, norm));
+    }
+    output_over_input(m, out, &seen)
+}
+
+/// An output that would overwrite a `table` step's input file.
+fn output_over_input(
+    m: &Manifest,
+    out: &Path,
+    outputs: &[(&crate::validate::Output, String)],
+) -> Option<crate::diag::Problem> {
     use crate::validate::{Op, TableOp};
     let out = std::fs::canonicalize(out).ok()?;
     for s in &m.steps {
@@ -1072,13 +1130,8 @@ fn output_over_input(m: &Manifest, out: &Path) -> Option<crate::diag::Problem> {
         let Ok(input) = std::fs::canonicalize(&input) else {
             continue;
         };
-        for o in m
-            .outputs
-            .iter()
-            .filter(|o| !crate::template::is_template(&o.path))
-        {
-            let target = out.join(crate::validate::normal_output_path(&o.path));
-            if target == input {
+        for (o, p) in outputs {
+            if out.join(p) == input {
                 return Some(
                     crate::diag::Problem::new(
                         "output_over_input",
@@ -1191,7 +1244,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
             return EXIT_INVALID;
         }
     };
-    if let Some(p) = output_over_input(&m, &args.out) {
+    if let Some(p) = check_outputs(&m, &args.out) {
         eprint!("{}", crate::diag::render_at(&m.source, &p, ui.color));
         return EXIT_INVALID;
     }

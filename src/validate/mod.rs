@@ -2232,7 +2232,7 @@ impl<'a> Validator<'a> {
                             pspan,
                         )
                         .also(*first, "first written here")
-                        .help("give each output its own path (`./a.csv`, `a.csv` and `.//a.csv` are one file)"),
+                        .help("give each output its own path"),
                     );
                 }
             }
@@ -2792,7 +2792,7 @@ pub fn normal_output_path(p: &str) -> String {
 }
 
 /// Why an output may not take this (normalised) path: mastflow writes it.
-fn reserved_output(norm: &str) -> Option<&'static str> {
+pub fn reserved_output(norm: &str) -> Option<&'static str> {
     if norm == "run.json" {
         Some("the run record mastflow writes beside the outputs")
     } else if norm == "run.jobs.json" {
