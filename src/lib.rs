@@ -9,9 +9,11 @@
 pub mod cli;
 pub mod diag;
 pub mod exec;
+pub mod lock;
 pub mod manifest;
 pub mod output;
 pub mod plan;
+pub mod publish;
 pub mod sandbox;
 pub mod services;
 pub mod table;

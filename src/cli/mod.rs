@@ -1059,49 +1059,165 @@ fn observer(ui: &Ui) -> Arc<dyn Observer> {
     }
 }
 
+/// Output paths checked once params are rendered and `--out` is known: a
+/// templated path that leaves `--out`, names a mastflow file or another
+/// output's file, or any output over a `table` step's input file. Located at
+/// the output's path.
+fn check_outputs(m: &Manifest, out: &Path) -> Option<crate::diag::Problem> {
+    let ctx = exec::base_context(m);
+    let problem = |o: &crate::validate::Output, code: &'static str, msg: String, help: &str| {
+        Some(
+            crate::diag::Problem::new(code, msg, o.span)
+                .label("this output")
+                .help(help.to_string()),
+        )
+    };
+    let mut seen: Vec<(&crate::validate::Output, String)> = Vec::new();
+    for o in &m.outputs {
+        let Ok(rendered) = ctx.render(&o.path) else {
+            continue; // reported by the run, with the template error
+        };
+        let templated = crate::template::is_template(&o.path);
+        if let Err(why) = crate::validate::check_relative_path(&rendered) {
+            return problem(
+                o,
+                "bad_path",
+                format!(
+                    "output path `{}` renders to `{rendered}`, which {why}",
+                    o.path
+                ),
+                "write a relative path inside the output directory",
+            );
+        }
+        let norm = crate::validate::normal_output_path(&rendered);
+        if let Some(why) = crate::validate::reserved_output(&norm).filter(|_| templated) {
+            return problem(
+                o,
+                "reserved_output",
+                format!(
+                    "output path `{}` renders to `{rendered}`, which is {why}",
+                    o.path
+                ),
+                "choose another name for this output",
+            );
+        }
+        if seen.iter().any(|(_, p)| *p == norm) {
+            return problem(
+                o,
+                "duplicate_output",
+                format!("two outputs write `{norm}` (output path `{}`)", o.path),
+                "give each output its own path",
+            );
+        }
+        seen.push((o, norm));
+    }
+    output_over_input(m, out, &seen)
+}
+
+/// An output that would overwrite a `table` step's input file.
+fn output_over_input(
+    m: &Manifest,
+    out: &Path,
+    outputs: &[(&crate::validate::Output, String)],
+) -> Option<crate::diag::Problem> {
+    use crate::validate::{Op, TableOp};
+    let out = std::fs::canonicalize(out).ok()?;
+    for s in &m.steps {
+        let Op::Table(TableOp::Static { origin, .. }) = &s.op else {
+            continue;
+        };
+        let input = crate::validate::resolve_path(&m.base_dir, origin);
+        let Ok(input) = std::fs::canonicalize(&input) else {
+            continue;
+        };
+        for (o, p) in outputs {
+            if out.join(p) == input {
+                return Some(
+                    crate::diag::Problem::new(
+                        "output_over_input",
+                        format!(
+                            "output `{}` would overwrite `{origin}`, the input file of step `{}`",
+                            o.path, s.name
+                        ),
+                        o.span,
+                    )
+                    .label("written over the input")
+                    .help("choose another --out, or another path for this output"),
+                );
+            }
+        }
+    }
+    None
+}
+
+/// `mastflow.lock` beside the manifest.
+fn lock_path(args: &RunArgs) -> PathBuf {
+    args.manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("mastflow.lock")
+}
+
+/// Read and check `mastflow.lock` before a `--locked` / `--update-lock` run:
+/// a lock that cannot be used is reported before anything runs.
+fn lock_before_run(args: &RunArgs) -> Result<Option<crate::lock::LockFile>, i32> {
+    if !(args.locked || args.update_lock) {
+        return Ok(None);
+    }
+    match crate::lock::read_lock(&lock_path(args)) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(EXIT_INVALID)
+        }
+        Ok(l) => match l.corrupt {
+            Some(e) if args.locked => {
+                eprintln!("error: {e}");
+                Err(EXIT_INVALID)
+            }
+            Some(e) => {
+                eprintln!("note: {e}; a successful run replaces it");
+                Ok(Some(l.file))
+            }
+            None => Ok(Some(l.file)),
+        },
+    }
+}
+
 /// `--locked`: compare with `mastflow.lock` (exit 3 on a difference);
-/// `--update-lock`: rewrite it.
+/// `--update-lock`: rewrite this manifest's entry, after a successful run only.
 fn lock_step(
     ui: &Ui,
     args: &RunArgs,
-    m: &Manifest,
-    outcome: &exec::Outcome,
-    written: &[output::Written],
+    file: &crate::lock::LockFile,
+    now: crate::lock::Lock,
+    name: &str,
     code: i32,
 ) -> i32 {
-    let dir = args
-        .manifest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let path = dir.join("mastflow.lock");
-    let mut file = match output::read_lock(&path) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    let now = output::lock_of(m, outcome, written);
+    let path = lock_path(args);
     if args.update_lock {
-        file.version = 1;
-        file.manifests.insert(m.name.clone(), now);
-        if let Err(e) = output::write_lock(&path, &file) {
+        if code != EXIT_OK {
+            eprintln!(
+                "{} not updated: the run did not succeed (its last good entry is kept)",
+                path.display()
+            );
+            return code;
+        }
+        if let Err(e) = crate::lock::update(&path, name, now) {
             eprintln!("error: {e}");
             return EXIT_FAILED;
         }
         ui.info(&format!("wrote {}", path.display()));
         return code;
     }
-    let Some(old) = file.manifests.get(&m.name) else {
+    let Some(old) = file.manifests.get(name) else {
         eprintln!(
-            "error: {} has no lock for `{}`; run with --update-lock first",
+            "error: {} has no lock for `{name}`; run with --update-lock first",
             path.display(),
-            m.name
         );
         return EXIT_INVALID;
     };
-    let diffs = output::lock_differences(old, &now);
+    let diffs = crate::lock::lock_differences(old, &now);
     if diffs.is_empty() {
         ui.info(&format!("results match {}", path.display()));
         return code;
@@ -1127,6 +1243,14 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
             eprintln!("error: {e}");
             return EXIT_INVALID;
         }
+    };
+    if let Some(p) = check_outputs(&m, &args.out) {
+        eprint!("{}", crate::diag::render_at(&m.source, &p, ui.color));
+        return EXIT_INVALID;
+    }
+    let lock_file = match lock_before_run(&args) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     if args.dry_run {
         print!("{}", plan.text(&m));
@@ -1176,6 +1300,13 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     } else {
         None
     };
+    let out_dir = match crate::publish::OutDir::open(&args.out) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
     let services = match archive.services(&args.out) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -1199,10 +1330,22 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     // A step cancelled mid-read may still hold a blocking thread; do not wait for it.
     rt.shutdown_background();
     let ctx = exec::base_context(&m);
+    let staged = if outcome.interrupted {
+        Ok(PathBuf::new())
+    } else {
+        out_dir.stage()
+    };
+    let staging = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
     let (written, out_errors) = if outcome.interrupted {
         (Vec::new(), Vec::new())
     } else {
-        output::write_outputs(&m, &outcome, &ctx, &args.out)
+        output::write_outputs(&m, &outcome, &ctx, &staging)
     };
     let code = if outcome.interrupted {
         EXIT_INTERRUPTED
@@ -1261,11 +1404,23 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         output_errors: out_errors.iter().map(|e| e.to_string()).collect(),
     };
     let mut code = code;
-    if !outcome.interrupted && (args.locked || args.update_lock) && code != EXIT_INVALID {
-        code = lock_step(ui, &args, &m, &outcome, &written, code);
+    if let Some(file) = lock_file.as_ref().filter(|_| !outcome.interrupted) {
+        let now = crate::lock::lock_of(&m, &outcome, &written);
+        code = lock_step(ui, &args, file, now, &m.name, code);
     }
     if !outcome.interrupted {
-        match output::write_run_record(&args.out, &record) {
+        let published = output::write_run_record(&staging, &record).and_then(|p| {
+            let mut files: Vec<String> = written.iter().map(|w| w.path.clone()).collect();
+            files.push("run.json".into());
+            out_dir
+                .publish(&files)
+                .map_err(|e| output::OutputError::Bad {
+                    path: args.out.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            Ok(p)
+        });
+        match published {
             Ok(p) => ui.info(&format!(
                 "run `{}` {status}: {} outputs and {} written to {}",
                 m.name,

@@ -126,7 +126,10 @@ impl Target<'_> {
 
 fn service_error(step: &str, e: tap::TapError) -> StepError {
     match e {
-        tap::TapError::Offline => StepError::Service(format!(
+        tap::TapError::Offline(Some(why)) => {
+            StepError::Service(format!("step `{step}`: --offline: {why}"))
+        }
+        tap::TapError::Offline(None) => StepError::Service(format!(
             "step `{step}`: --offline, and this TAP query's response is not in the cache (run once without --offline)"
         )),
         other => StepError::Service(other.to_string()),

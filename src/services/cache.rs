@@ -2,6 +2,12 @@
 //! under their canonical request key (service, params, page, URL — never the
 //! token), with a time-to-live. `--offline` answers from the cache alone;
 //! `--refresh` bypasses it (and refills it).
+//!
+//! Each entry is `mastflow-cache 2 <sha256 of body> <body bytes>\n<key>\n<body>`:
+//! an entry whose header, key, length or checksum does not match (torn,
+//! edited by hand, left by an older mastflow) is never used as data; it is
+//! refetched, or under `--offline` reported as damaged. An entry dated in the
+//! future has no known age and counts as expired.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -42,22 +48,31 @@ impl Cache {
             .join(format!("{key}.json"))
     }
 
-    /// A cached response, if present and fresh (any age when offline).
+    /// A cached response, if present, whole and fresh (any age when offline).
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         if self.mode == Mode::Refresh {
             return None;
         }
         let p = self.path(key);
         let meta = std::fs::metadata(&p).ok()?;
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .unwrap_or_default();
-        if self.mode == Mode::Normal && age > self.ttl {
+        if self.mode == Mode::Normal && age(&meta) > self.ttl {
             return None;
         }
-        std::fs::read(&p).ok()
+        verified(&std::fs::read(&p).ok()?, key)
+    }
+
+    /// Under `--offline`, when the entry for `key` exists but is damaged:
+    /// what to say (the entry, and the command that clears it).
+    pub fn damaged(&self, key: &str) -> Option<String> {
+        let p = self.path(key);
+        let b = std::fs::read(&p).ok()?;
+        verified(&b, key).is_none().then(|| {
+            format!(
+                "the cached response {} is damaged (it does not match its recorded key and checksum) and is not used; remove damaged entries with `mastflow cache prune --cache-dir {}`, or run without --offline to refetch it",
+                p.display(),
+                self.dir.display()
+            )
+        })
     }
 
     /// Store a COMPLETE response (atomically; errors are ignored: a cache
@@ -66,8 +81,44 @@ impl Cache {
         if self.mode == Mode::Offline {
             return;
         }
-        let _ = crate::util::write_atomic(&self.path(key), |w| w.write_all(body));
+        let _ = crate::util::write_atomic(&self.path(key), |w| {
+            w.write_all(header(key, body).as_bytes())?;
+            w.write_all(body)
+        });
     }
+}
+
+const MAGIC: &str = "mastflow-cache 2";
+
+fn header(key: &str, body: &[u8]) -> String {
+    format!(
+        "{MAGIC} {} {}\n{key}\n",
+        crate::util::sha256_hex(body),
+        body.len()
+    )
+}
+
+/// The body of an entry, if it is whole and recorded under `key`.
+fn verified(entry: &[u8], key: &str) -> Option<Vec<u8>> {
+    let nl = entry.iter().position(|&b| b == b'\n')?;
+    let first = std::str::from_utf8(&entry[..nl]).ok()?;
+    let mut parts = first.strip_prefix(MAGIC)?.split_whitespace();
+    let (sum, len) = (parts.next()?, parts.next()?.parse::<usize>().ok()?);
+    let rest = &entry[nl + 1..];
+    let body = rest.strip_prefix(key.as_bytes())?.strip_prefix(b"\n")?;
+    (body.len() == len && crate::util::sha256_hex(body) == sum).then(|| body.to_vec())
+}
+
+/// An entry's age; one dated in the future has none we can trust (expired).
+fn age(meta: &std::fs::Metadata) -> Duration {
+    meta.modified().ok().map_or(Duration::MAX, |m| {
+        SystemTime::now().duration_since(m).unwrap_or(Duration::MAX)
+    })
+}
+
+/// Whether the entry file for `key` is whole.
+fn whole(path: &Path, key: &str) -> bool {
+    std::fs::read(path).is_ok_and(|b| verified(&b, key).is_some())
 }
 
 /// Entries of a cache directory: (key, bytes, age).
@@ -90,29 +141,23 @@ pub fn list(dir: &Path) -> Vec<(String, u64, Duration)> {
                 continue;
             };
             let Ok(meta) = f.metadata() else { continue };
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
-                .unwrap_or_default();
-            out.push((key.to_string(), meta.len(), age));
+            out.push((key.to_string(), meta.len(), age(&meta)));
         }
     }
     out.sort();
     out
 }
 
-/// Remove entries older than `older_than`; returns how many were removed.
+/// Remove entries older than `older_than`, dated in the future, or damaged;
+/// returns how many were removed.
 pub fn prune(dir: &Path, older_than: Duration) -> usize {
     let mut n = 0;
     for (key, _, age) in list(dir) {
-        if age > older_than {
-            let p = dir
-                .join(&key[..2.min(key.len())])
-                .join(format!("{key}.json"));
-            if std::fs::remove_file(p).is_ok() {
-                n += 1;
-            }
+        let p = dir
+            .join(&key[..2.min(key.len())])
+            .join(format!("{key}.json"));
+        if (age > older_than || !whole(&p, &key)) && std::fs::remove_file(p).is_ok() {
+            n += 1;
         }
     }
     n

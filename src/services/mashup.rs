@@ -33,10 +33,12 @@ pub enum MashupError {
         #[source]
         source: HttpError,
     },
+    #[error("--offline: {detail}")]
+    NotCached { service: String, detail: String },
     #[error(
-        "--offline: no cached response for this {service} request; run once online (or without --offline) first"
+        "MAST {service} sent two columns named `{column}`; refusing the answer rather than lose one of them (ask for the columns you need with `columns:`)"
     )]
-    NotCached { service: String },
+    DuplicateColumn { service: String, column: String },
     #[error("MAST {service} sent a response that is not a Mashup JSON envelope: {detail}")]
     Malformed { service: String, detail: String },
     #[error(
@@ -199,7 +201,14 @@ impl Mashup {
                 .cache
                 .as_ref()
                 .and_then(|c| c.get(&page_key))
-                .and_then(|b| serde_json::from_slice::<MashupResponse>(&b).ok());
+                .and_then(|b| serde_json::from_slice::<MashupResponse>(&b).ok())
+                // Only COMPLETE answers are stored; anything else is not data.
+                .filter(|r| {
+                    !matches!(
+                        r.status,
+                        crate::wire::Status::Error | crate::wire::Status::Executing
+                    )
+                });
             let resp = match cached {
                 Some(r) => {
                     cache_hits += 1;
@@ -212,6 +221,11 @@ impl Mashup {
                 {
                     return Err(MashupError::NotCached {
                         service: service.into(),
+                        detail: self
+                            .cache
+                            .as_ref()
+                            .and_then(|c| c.damaged(&page_key))
+                            .unwrap_or_else(|| format!("no cached response for this {service} request; run once online (or without --offline) first")),
                     });
                 }
                 None => {
@@ -251,7 +265,7 @@ impl Mashup {
             }
         }
         Ok(Fetched {
-            table: to_table(&fields, &rows),
+            table: to_table(&fields, &rows).map_err(|e| duplicate(service, e))?,
             requests,
             pages: page,
             key,
@@ -383,10 +397,23 @@ impl Mashup {
     }
 }
 
+fn duplicate(service: &str, e: crate::table::TableError) -> MashupError {
+    MashupError::DuplicateColumn {
+        service: service.into(),
+        column: match e {
+            crate::table::TableError::DuplicateColumn(c) => c,
+            other => other.to_string(),
+        },
+    }
+}
+
 /// Rows of a Mashup response as a typed table. Declared types are applied
 /// through the shared normalisation layer (numbers sent as strings, `t`/`f`,
 /// `/Date(ms)/`); MAST's `_selected_` artefact column is dropped.
-pub fn to_table(fields: &[crate::wire::Field], rows: &[serde_json::Map<String, Value>]) -> Table {
+pub fn to_table(
+    fields: &[crate::wire::Field],
+    rows: &[serde_json::Map<String, Value>],
+) -> Result<Table, crate::table::TableError> {
     let mut cols = Vec::with_capacity(fields.len());
     for f in fields.iter().filter(|f| f.name != "_selected_") {
         let declared = declared_type(&f.type_name);
@@ -411,7 +438,7 @@ pub fn to_table(fields: &[crate::wire::Field], rows: &[serde_json::Map<String, V
         }
         cols.push(col);
     }
-    Table::new(cols).unwrap_or_default()
+    Table::new(cols)
 }
 
 fn infer_json_type(rows: &[serde_json::Map<String, Value>], name: &str) -> DataType {
@@ -425,6 +452,21 @@ fn infer_json_type(rows: &[serde_json::Map<String, Value>], name: &str) -> DataT
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_repeated_field_name_is_refused_not_emptied() {
+        let fields: Vec<crate::wire::Field> = serde_json::from_value(json!([
+            {"name": "obs_id", "type": "string"},
+            {"name": "obs_id", "type": "string"}
+        ]))
+        .unwrap();
+        let rows: Vec<serde_json::Map<String, Value>> =
+            serde_json::from_value(json!([{"obs_id": "a"}])).unwrap();
+        let e = to_table(&fields, &rows).map_err(|e| duplicate("Mast.Caom.Filtered", e));
+        let msg = e.expect_err("the table was silently emptied").to_string();
+        assert!(msg.contains("two columns named `obs_id`"), "{msg}");
+        assert!(msg.contains("Mast.Caom.Filtered"), "{msg}");
+    }
     use super::*;
     use serde_json::json;
 
@@ -444,7 +486,7 @@ mod tests {
             {"obsid": "87742481", "calib_level": 3, "t_exptime": null, "tsovisit": "False", "date_obs": null}
         ]))
         .unwrap();
-        let t = to_table(&fields, &rows);
+        let t = to_table(&fields, &rows).unwrap();
         assert_eq!(
             t.column_names().collect::<Vec<_>>(),
             ["obsid", "calib_level", "t_exptime", "tsovisit", "date_obs"]

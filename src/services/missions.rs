@@ -181,7 +181,10 @@ impl Missions {
         }
         Ok(Paged {
             found: Found {
-                table: to_table(&info, &rows),
+                table: to_table(&info, &rows).map_err(|e| MissionsError::Malformed {
+                    mission: mission.into(),
+                    detail: format!("{e}; refusing the answer rather than lose a column"),
+                })?,
                 requests,
             },
             complete: true,
@@ -286,7 +289,10 @@ fn info_type(t: &str) -> DataType {
     }
 }
 
-fn to_table(info: &[(String, String)], rows: &[serde_json::Map<String, Value>]) -> Table {
+fn to_table(
+    info: &[(String, String)],
+    rows: &[serde_json::Map<String, Value>],
+) -> Result<Table, crate::table::TableError> {
     let mut cols = Vec::new();
     for (name, ty) in info {
         let t = info_type(ty);
@@ -300,5 +306,5 @@ fn to_table(info: &[(String, String)], rows: &[serde_json::Map<String, Value>]) 
         }
         cols.push(c);
     }
-    Table::new(cols).unwrap_or_default()
+    Table::new(cols)
 }

@@ -2219,18 +2219,42 @@ impl<'a> Validator<'a> {
                         .help("write a relative path inside the output directory"),
                 );
             }
-            if let Some((_, first)) = paths.iter().find(|(p, _)| *p == o.path) {
+            let norm = normal_output_path(&o.path);
+            if let Some(why) = reserved_output(&norm) {
                 self.err(
                     Problem::new(
-                        "duplicate_output",
-                        format!("two outputs write `{}`", o.path),
+                        "reserved_output",
+                        format!("output path `{}` is {why}", o.path),
                         pspan,
                     )
-                    .also(*first, "first written here")
-                    .help("give each output its own path"),
+                    .label("mastflow's own file")
+                    .help("choose another name for this output"),
                 );
             }
-            paths.push((o.path.clone(), pspan));
+            let mut written = vec![norm];
+            if o.kind == Some(raw::OutputKind::DownloadPlan) {
+                let stem = written[0]
+                    .strip_suffix(".json")
+                    .unwrap_or(&written[0])
+                    .to_string();
+                for suffix in ["curl.sh", "wget.sh", "aria2.txt", "s5cmd.txt", "csv"] {
+                    written.push(format!("{stem}.{suffix}"));
+                }
+            }
+            for w in &written {
+                if let Some((_, first)) = paths.iter().find(|(p, _)| p == w) {
+                    self.err(
+                        Problem::new(
+                            "duplicate_output",
+                            format!("two outputs write `{w}`"),
+                            pspan,
+                        )
+                        .also(*first, "first written here")
+                        .help("give each output its own path"),
+                    );
+                }
+            }
+            paths.extend(written.into_iter().map(|w| (w, pspan)));
             let format = match o
                 .format
                 .or_else(|| crate::table::io::Format::from_path(Path::new(&o.path)))
@@ -2793,5 +2817,27 @@ fn infer_columns(rs: &RawStep, op: &Op, inputs: &[StepId], done: &[Step]) -> Opt
                     .collect(),
             )
         }
+    }
+}
+
+/// An output path as the file it names: empty and `.` components dropped
+/// (`./a.csv`, `a.csv` and `d//a.csv`-style spellings compare equal).
+pub fn normal_output_path(p: &str) -> String {
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Why an output may not take this (normalised) path: mastflow writes it.
+pub fn reserved_output(norm: &str) -> Option<&'static str> {
+    if norm == "run.json" {
+        Some("the run record mastflow writes beside the outputs")
+    } else if norm == "run.jobs.json" {
+        Some("the journal of TAP jobs mastflow writes beside the outputs")
+    } else if norm.split('/').any(|c| c.starts_with(".mastflow-")) {
+        Some("in mastflow's namespace (`.mastflow-*` names are its staging and temporary files)")
+    } else {
+        None
     }
 }

@@ -206,10 +206,9 @@ pub enum TapError {
     Aborted { job: String },
     #[error("TAP service {service}: {detail}")]
     Job { service: String, detail: String },
-    #[error(
-        "--offline: the response to this TAP query is not in the cache (run once without --offline)"
-    )]
-    Offline,
+    /// `--offline` and no usable entry: why (damaged), or `None` (missing).
+    #[error("--offline: {}", .0.as_deref().unwrap_or("the response to this TAP query is not in the cache (run once without --offline)"))]
+    Offline(Option<String>),
 }
 
 /// How async jobs are polled: `WAIT` seconds per poll, growing from
@@ -316,7 +315,9 @@ impl Tap {
             .as_ref()
             .is_some_and(|c| c.mode == CacheMode::Offline)
         {
-            return Err(TapError::Offline);
+            return Err(TapError::Offline(
+                self.cache.as_ref().and_then(|c| c.damaged(&key)),
+            ));
         }
         let call = Call {
             http: &self.http,
