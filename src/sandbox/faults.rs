@@ -10,6 +10,8 @@
 //!           | "reset" | "reset-after=" BYTES | "truncate" | "truncate-at=" BYTES
 //!           | "slow-body=" BYTES_PER_SEC | "rowcap=" ROWS
 //!           | "first=" N | "only=" ROUTE | "tap-exec=" MS
+//!           | "endless" | "extra-bytes=" BYTES | "pages-forever"
+//!           | "huge-page=" MB | "gzip-bomb=" MB
 //! spec     =/ spec sep "error=" MSG        ; MSG runs to the end of the spec
 //! ROUTE     = "invoke" | "download" | "columnsconfig" | "bundle" | "missions"
 //!           | "tap-sync" | "tap-async" | "tap-vosi" | "tap"   ; "tap": every TAP route
@@ -22,6 +24,15 @@
 //! its query runs (taken from the request that creates the job or the one
 //! that sends `PHASE=RUN`). On TAP routes `error=MSG` answers a VOTable
 //! error document with MSG (HTTP 200).
+//!
+//! Hostile servers (for the client's bounds): `endless` sends zero bytes
+//! after the body forever (an endless download stream); `extra-bytes=N`
+//! sends N zero bytes after it (a file larger than planned);
+//! `pages-forever` rewrites a Mashup reply's `paging` to claim one more page
+//! than the one asked for, forever; `huge-page=MB` pads a JSON reply with MB
+//! megabytes of spaces before its closing brace (still valid JSON);
+//! `gzip-bomb=MB` replaces the body by a gzip stream (`Content-Encoding:
+//! gzip`) that expands to MB megabytes of zeros.
 
 use std::time::Duration;
 
@@ -45,6 +56,11 @@ pub struct FaultSpec {
     pub first: Option<u64>,
     pub only: Option<String>,
     pub tap_exec_ms: Option<u64>,
+    pub endless: bool,
+    pub extra_bytes: Option<u64>,
+    pub pages_forever: bool,
+    pub huge_page_mb: Option<u64>,
+    pub gzip_bomb_mb: Option<u64>,
 }
 
 /// `error=MSG` takes the rest of the spec (messages contain spaces and
@@ -96,9 +112,14 @@ impl FaultSpec {
                 "first" => f.first = Some(num(&k, v)?),
                 "only" => f.only = v.map(|x| x.trim().to_ascii_lowercase()),
                 "tap-exec" => f.tap_exec_ms = Some(num(&k, v)?),
+                "endless" => f.endless = true,
+                "extra-bytes" => f.extra_bytes = Some(num(&k, v)?),
+                "pages-forever" => f.pages_forever = true,
+                "huge-page" => f.huge_page_mb = Some(num(&k, v)?),
+                "gzip-bomb" => f.gzip_bomb_mb = Some(num(&k, v)?),
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec"
+                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec, endless, extra-bytes, pages-forever, huge-page, gzip-bomb"
                     ));
                 }
             }
@@ -123,6 +144,11 @@ impl FaultSpec {
             first: over.first.or(self.first),
             only: over.only.clone().or_else(|| self.only.clone()),
             tap_exec_ms: over.tap_exec_ms.or(self.tap_exec_ms),
+            endless: over.endless || self.endless,
+            extra_bytes: over.extra_bytes.or(self.extra_bytes),
+            pages_forever: over.pages_forever || self.pages_forever,
+            huge_page_mb: over.huge_page_mb.or(self.huge_page_mb),
+            gzip_bomb_mb: over.gzip_bomb_mb.or(self.gzip_bomb_mb),
         }
     }
 
@@ -147,6 +173,15 @@ impl FaultSpec {
             return Some((self.truncate_at.unwrap_or(len / 2).min(len), false));
         }
         None
+    }
+
+    /// Zero bytes sent after the body (`u64::MAX`: forever).
+    pub fn padding(&self) -> u64 {
+        if self.endless {
+            u64::MAX
+        } else {
+            self.extra_bytes.unwrap_or(0)
+        }
     }
 }
 
@@ -184,5 +219,10 @@ mod tests {
         assert!(t.applies_to("tap-sync") && t.applies_to("tap-async") && !t.applies_to("invoke"));
         assert_eq!(t.tap_exec_ms, Some(1500));
         assert!(FaultSpec::parse("tap-exec=soon").is_err());
+        let h = FaultSpec::parse("endless,pages-forever,gzip-bomb=5,huge-page=2").unwrap();
+        assert_eq!(h.padding(), u64::MAX);
+        assert!(h.pages_forever);
+        assert_eq!((h.gzip_bomb_mb, h.huge_page_mb), (Some(5), Some(2)));
+        assert_eq!(FaultSpec::parse("extra-bytes=7").unwrap().padding(), 7);
     }
 }

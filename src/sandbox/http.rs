@@ -270,11 +270,14 @@ struct Streamer {
     end: u64,
     reset_at: Option<u64>,
     bytes_per_sec: Option<u64>,
+    /// Zero bytes still to send after the payload (`endless`, `extra-bytes`).
+    padding: u64,
 }
 
 /// A body applying `truncate`, `reset` and `slow-body`; `Content-Length`
 /// announces the full length except after `truncate`.
 pub(super) fn deliver(spec: &FaultSpec, payload: Payload, mut resp: Response) -> Response {
+    let payload = super::hostile::rewrite(spec, payload, &mut resp);
     let len = payload.len();
     let (end, reset_at, announced) = match spec.cut_at(len) {
         Some((cut, true)) => (len, Some(cut), len),
@@ -287,12 +290,22 @@ pub(super) fn deliver(spec: &FaultSpec, payload: Payload, mut resp: Response) ->
         end,
         reset_at,
         bytes_per_sec: spec.slow_body.filter(|b| *b > 0),
+        padding: spec.padding(),
     };
     let stream = futures_util::stream::unfold(st, next_chunk);
     *resp.body_mut() = Body::from_stream(stream);
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(announced));
+    if st_padded(spec) {
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+    } else {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(announced));
+    }
     resp
+}
+
+/// A padded body has no `Content-Length` (it is longer than the payload).
+fn st_padded(spec: &FaultSpec) -> bool {
+    spec.padding() > 0
 }
 
 async fn next_chunk(mut s: Streamer) -> Option<(Result<Bytes, std::io::Error>, Streamer)> {
@@ -310,7 +323,10 @@ async fn next_chunk(mut s: Streamer) -> Option<(Result<Bytes, std::io::Error>, S
         }
     }
     if s.pos >= s.end {
-        return None;
+        return super::hostile::pad(s.padding).map(|(chunk, left)| {
+            s.padding = left;
+            (Ok(chunk), s)
+        });
     }
     let limit = s.reset_at.unwrap_or(s.end).min(s.end);
     let mut n = (limit - s.pos).min(64 * 1024) as usize;

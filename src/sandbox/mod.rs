@@ -17,6 +17,7 @@ pub mod colconf;
 pub mod data;
 pub mod faults;
 pub mod files;
+mod hostile;
 pub mod http;
 pub mod missions;
 pub mod names;
