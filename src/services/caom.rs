@@ -354,6 +354,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn open_ranges_get_both_bounds() {
+        let f = filter(
+            "t_exptime",
+            &Criterion::Range {
+                min: Some(1000.0),
+                max: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(f["values"], json!([{"min": 1000.0, "max": 1e300}]));
+        assert!(!f.to_string().contains("null"));
+    }
+
+    #[test]
     fn astroquery_filter_rules() {
         // The protocol doc's exact example.
         assert_eq!(

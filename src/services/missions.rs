@@ -308,3 +308,43 @@ fn to_table(
     }
     Table::new(cols)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_cols_end_with_the_dataset_keyword() {
+        let s = Search {
+            select_cols: Some(vec!["filename".into()]),
+            ..Search::default()
+        };
+        let jwst = with_dataset_keyword("jwst", &s);
+        assert_eq!(
+            jwst.select_cols.as_deref(),
+            Some(&["filename".to_string(), "fileSetName".to_string()][..])
+        );
+        let again = with_dataset_keyword("jwst", &jwst);
+        assert_eq!(again.select_cols, jwst.select_cols);
+        let hst = with_dataset_keyword("hst", &s);
+        assert_eq!(hst.select_cols.unwrap()[1], "sci_data_set_name");
+        assert!(
+            with_dataset_keyword("jwst", &Search::default())
+                .select_cols
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn paging_sorts_on_the_unique_key() {
+        let s = Search {
+            sort_by: vec!["targprop".into()],
+            ..Search::default()
+        };
+        assert!(needs_stable_sort("jwst", &s));
+        let sorted = stably_sorted("jwst", &s);
+        assert_eq!(sorted.sort_by, ["targprop", "ArchiveFileID"]);
+        assert!(!needs_stable_sort("jwst", &sorted));
+        assert!(!needs_stable_sort("nosuchmission", &s));
+    }
+}
