@@ -133,8 +133,28 @@ const POLLING_TIMING: Rule = Rule {
     apply: Some,
 };
 
+/// Kept: concurrency of every service but `Mast.Caom.Products`, whose
+/// requests must stay one at a time as astroquery sends them (their
+/// `in_flight` is compared; every other request's is dropped).
+const OTHER_CONCURRENCY: Rule = Rule {
+    name: "concurrency of other services",
+    why: "astroquery is sequential; mastflow bounds other services by --per-host only",
+    apply: |mut r| {
+        let products = r["mashup"]["service"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Mast.Caom.Products"));
+        if !products {
+            if let Some(o) = r.as_object_mut() {
+                o.remove("in_flight");
+            }
+        }
+        Some(r)
+    },
+};
+
 /// The differences decided to be kept (issue 11), after the two ignored ones.
 const KEPT: &[Rule] = &[
+    OTHER_CONCURRENCY,
     PREFETCH,
     PYVO_EXTRAS,
     HEADERS,

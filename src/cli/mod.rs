@@ -295,6 +295,14 @@ pub struct ArchiveArgs {
     /// The sandbox's test token, when running against it.
     #[arg(skip)]
     pub sandbox_token: Option<String>,
+    /// Requests of one Mashup service in flight at once, `SERVICE=N` (1 to
+    /// 16), repeatable; overrides the manifest's `per_service`. Default:
+    /// `Mast.Caom.Products=1`, as astroquery sends it.
+    #[arg(long, value_name = "SERVICE=N", value_parser = parse_per_service)]
+    pub per_service: Vec<(String, usize)>,
+    /// The manifest's `per_service`, under the flags.
+    #[arg(skip)]
+    pub manifest_per_service: Vec<(String, usize)>,
 }
 
 impl ArchiveArgs {
@@ -358,8 +366,10 @@ impl ArchiveArgs {
     fn services(&self, out: &Path) -> Result<exec::Services, String> {
         use crate::services::{mashup, tap};
         let http = self.http()?;
-        let mut client =
-            mashup::Mashup::new(http.clone(), mashup::MashupConfig::for_base(self.base()));
+        let mut config = mashup::MashupConfig::for_base(self.base());
+        config.set_per_service(&self.manifest_per_service);
+        config.set_per_service(&self.per_service);
+        let mut client = mashup::Mashup::new(http.clone(), config);
         let mut tap_client = tap::Tap::new(http.clone());
         if let Some(cache) = self.cache()? {
             client = client.with_cache(cache.clone());
@@ -375,6 +385,22 @@ impl ArchiveArgs {
                 &out.join(JOURNAL_FILE),
             ))),
         })
+    }
+}
+
+fn parse_per_service(s: &str) -> Result<(String, usize), String> {
+    let (service, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not SERVICE=N, e.g. Mast.Caom.Products=2"))?;
+    let service = service.trim();
+    if !service.starts_with("Mast.") {
+        return Err(format!(
+            "`{service}` is not a Mashup service name; write e.g. Mast.Caom.Products=2"
+        ));
+    }
+    match n.trim().parse::<usize>() {
+        Ok(n) if (1..=16).contains(&n) => Ok((service.to_string(), n)),
+        _ => Err(format!("`{n}` is not a number from 1 to 16")),
     }
 }
 
@@ -1280,6 +1306,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     if archive.base_url.is_none() {
         archive.base_url = m.mast_url.clone();
     }
+    archive.manifest_per_service = m.per_service.clone();
     let _sandbox = if args.sandbox {
         match rt.block_on(crate::sandbox::start(crate::sandbox::Config::default())) {
             Ok(running) => {

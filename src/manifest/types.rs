@@ -36,6 +36,13 @@ pub struct RawManifest {
     /// variable is invisible, so a run depends only on what is declared here.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Requests of one Mashup service in flight at once, by service name,
+    /// e.g. `Mast.Caom.Products: 2` (1 to 16). Without it,
+    /// `Mast.Caom.Products` runs one at a time, as astroquery sends it, and
+    /// other services are bounded only by `--per-host`. `--per-service`
+    /// takes precedence.
+    #[serde(default)]
+    pub per_service: IndexMap<String, u32>,
     /// Named steps. Each has a `kind`; steps name their inputs with `from`.
     pub steps: IndexMap<String, RawStep>,
     /// Files written from step results.

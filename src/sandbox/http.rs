@@ -42,6 +42,8 @@ pub struct AppState {
     /// Every request served (`/_sandbox/requests`).
     pub requests: record::RequestLog,
     executing: Mutex<HashMap<String, u32>>,
+    /// Requests being served, by Mashup service (else by path).
+    in_flight: Mutex<HashMap<String, u64>>,
     faulted: AtomicU64,
     stats: Mutex<Stats>,
 }
@@ -70,6 +72,7 @@ impl AppState {
             strict: true,
             requests: record::RequestLog::default(),
             executing: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
             faulted: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
         }
@@ -137,9 +140,50 @@ async fn count_request(State(st): S, req: Request, next: Next) -> Response {
         s.requests += 1;
         *s.by_path.entry(path.to_string()).or_default() += 1;
     }
-    let (entry, req) = record::capture(req, &st.token).await;
+    let (mut entry, req) = record::capture(req, &st.token).await;
+    let what = record::service_of(&entry)
+        .map(str::to_string)
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let guard = InFlight::enter(st.clone(), what);
+    entry["in_flight"] = json!(guard.count);
     st.requests.push(entry);
-    next.run(req).await
+    let response = next.run(req).await;
+    drop(guard);
+    response
+}
+
+/// One request being served, counted per service until it is dropped (also
+/// when the client goes away mid-request).
+struct InFlight {
+    st: Arc<AppState>,
+    what: String,
+    /// Requests of this service in flight, this one included.
+    count: u64,
+}
+
+impl InFlight {
+    fn enter(st: Arc<AppState>, what: String) -> Self {
+        let count = st
+            .in_flight
+            .lock()
+            .map(|mut m| {
+                let n = m.entry(what.clone()).or_default();
+                *n += 1;
+                *n
+            })
+            .unwrap_or(0);
+        Self { st, what, count }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.st.in_flight.lock() {
+            if let Some(n) = m.get_mut(&self.what) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
 }
 
 /// `GET /_sandbox/requests`: `{"requests": [...]}` (docs/sandbox.md).

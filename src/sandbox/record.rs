@@ -68,6 +68,11 @@ impl RequestLog {
     }
 }
 
+/// The Mashup service an entry invokes, if it is an invoke.
+pub fn service_of(entry: &Value) -> Option<&str> {
+    entry.get("mashup")?.get("service")?.as_str()
+}
+
 /// Split a request into its recorded entry and the request to serve (the
 /// body is buffered and put back).
 pub async fn capture(req: Request, token: &str) -> (Value, Request) {

@@ -101,6 +101,15 @@ impl ServiceLimits {
 }
 
 impl MashupConfig {
+    /// Override the limits of the services named (case-insensitively).
+    pub fn set_per_service(&mut self, limits: &[(String, usize)]) {
+        for (service, n) in limits {
+            self.per_service
+                .retain(|(s, _)| !s.eq_ignore_ascii_case(service));
+            self.per_service.push((service.clone(), *n));
+        }
+    }
+
     pub fn for_base(base_url: &str) -> Self {
         Self {
             invoke_url: format!("{}/api/v0/invoke", base_url.trim_end_matches('/')),

@@ -75,6 +75,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
             );
         }
     }
+    let per_service = v.per_service(&loaded.raw.per_service);
     let params = v.params(&opts.sets);
     let env = v.env();
     let mut steps: Vec<Step> = Vec::with_capacity(expanded.steps.len());
@@ -96,6 +97,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         base_dir: opts.base_dir.clone(),
         params,
         mast_url: loaded.raw.mast_url.clone(),
+        per_service,
         env,
         steps,
         outputs,
@@ -293,6 +295,38 @@ impl<'a> Validator<'a> {
                     .unlocated()
                     .help(hint),
                 );
+            }
+        }
+        out
+    }
+
+    /// `per_service`: Mashup service names with 1 to 16 requests in flight.
+    fn per_service(&mut self, raw: &IndexMap<String, u32>) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        for (name, n) in raw {
+            if !name.starts_with("Mast.") || name.contains(char::is_whitespace) {
+                let span = self.span_key(&[k("per_service"), k(name)]);
+                self.err(
+                    Problem::new(
+                        "bad_value",
+                        format!("`{name}` is not a Mashup service name"),
+                        span,
+                    )
+                    .help("write the service as MAST names it, e.g. `Mast.Caom.Products: 2`"),
+                );
+            } else if !(1..=16).contains(n) {
+                let span = self.span_value(&[k("per_service"), k(name)]);
+                self.err(
+                    Problem::new(
+                        "bad_value",
+                        format!("`per_service` `{name}: {n}` is out of range"),
+                        span,
+                    )
+                    .label("1 to 16")
+                    .help("MAST asks clients to be polite: write a number from 1 to 16"),
+                );
+            } else {
+                out.push((name.clone(), *n as usize));
             }
         }
         out

@@ -53,6 +53,8 @@ pub struct Manifest {
     pub params: IndexMap<String, ParamValue>,
     /// The manifest's MAST server, if it names one.
     pub mast_url: Option<String>,
+    /// Per-service concurrency the manifest asks for (`per_service`).
+    pub per_service: Vec<(String, usize)>,
     /// Environment variables templates may read, with their values now.
     pub env: IndexMap<String, Option<String>>,
     pub steps: Vec<Step>,
