@@ -341,7 +341,8 @@ where
             Ok(res) => {
                 r.rows_out = Some(res.table.num_rows());
                 r.notes = res.notes;
-                tables[d.id] = Some(res.table);
+                let known = m.steps[d.id].columns.as_deref();
+                tables[d.id] = Some(keep_schema(res.table, known));
                 match res.assertion {
                     Some(msg) => {
                         r.status = Status::AssertionFailed;
@@ -411,6 +412,34 @@ where
 
 /// Steps that did not finish but left async TAP jobs in the journal: the run
 /// record names the jobs the next run will resume.
+/// A result with no rows and no columns (a server that answers an empty
+/// search without column info) gets the columns validation inferred for the
+/// step, so empty results keep their schema through every later step.
+fn keep_schema(table: Arc<Table>, known: Option<&[String]>) -> Arc<Table> {
+    match known {
+        Some(cols) if table.num_rows() == 0 && table.num_columns() == 0 && !cols.is_empty() => {
+            let schema: Vec<_> = cols.iter().map(|c| (c.clone(), known_type(c))).collect();
+            Arc::new(Table::with_schema(&schema))
+        }
+        _ => table,
+    }
+}
+
+/// The type MAST gives a column, so empty columns still aggregate (`sum(size)`).
+fn known_type(name: &str) -> crate::table::DataType {
+    use crate::table::DataType;
+    match name {
+        "size" | "calib_level" => return DataType::Int,
+        _ => {}
+    }
+    match crate::services::caom::field(name).map(|f| f.mast_type) {
+        Some("int") => DataType::Int,
+        Some("float") => DataType::Float,
+        Some("boolean") => DataType::Bool,
+        _ => DataType::String,
+    }
+}
+
 fn note_unfinished_jobs(reports: &mut [StepReport], services: &Services) {
     let Some(journal) = &services.journal else {
         return;
