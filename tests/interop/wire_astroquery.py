@@ -4,7 +4,7 @@ the sandbox's request log afterwards and compares it with the log of the
 same workflow run by mastflow.
 
 Run: MASTFLOW_SANDBOX_URL=http://127.0.0.1:PORT python3 wire_astroquery.py WORKFLOW
-with WORKFLOW one of: large_downloads, si_keywords, duplication, missions, tap.
+with WORKFLOW one of: large_downloads, si_keywords, duplication, missions, tap, open_range.
 """
 
 import os
@@ -39,6 +39,15 @@ def missions():
                    select_cols=["filename", "targ_ra", "targ_dec"])
 
 
+def open_range():
+    """A criteria search with a range open above, written as astroquery can
+    write it: both bounds, the upper one far beyond any value (mastflow's
+    choice for an open bound, docs/wire-types.md)."""
+    from astroquery.mast import Observations
+    Observations.query_criteria(obs_collection="JWST", proposal_id="1073",
+                                t_exptime=[1000, 1e300])
+
+
 def tap():
     """The findings' §e: pyvo's run_sync of the TRAPPIST-1 cone, with the
     query text of tests/fixtures/wire/tap.yaml."""
@@ -57,6 +66,7 @@ WORKFLOWS = {
     "duplication": lambda: notebooks("duplication"),
     "missions": missions,
     "tap": tap,
+    "open_range": open_range,
 }
 
 if __name__ == "__main__":
