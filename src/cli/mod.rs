@@ -341,10 +341,12 @@ impl ArchiveArgs {
         let host = url
             .host_str()
             .ok_or_else(|| format!("--base-url {base} has no host"))?;
-        let mut mast_hosts = vec!["mast.stsci.edu".to_string(), host.to_string()];
-        if let Some(p) = url.port() {
-            mast_hosts.push(format!("{host}:{p}"));
-        }
+        // Exact origins only: scheme, host and port of the base URL.
+        let port = url.port_or_known_default().unwrap_or(443);
+        let mast_hosts = vec![
+            "https://mast.stsci.edu".to_string(),
+            format!("{}://{host}:{port}", url.scheme()),
+        ];
         let token = match &self.sandbox_token {
             Some(t) if std::env::var_os("MAST_API_TOKEN").is_none() => {
                 Some(http::Token::new(t.clone()))

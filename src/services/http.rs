@@ -56,7 +56,9 @@ pub struct HttpConfig {
     pub max_backoff: Duration,
     /// Timeout of one request (connect to last byte).
     pub timeout: Duration,
-    /// Hosts (`host` or `host:port`) that may receive the MAST token.
+    /// Origins that may receive the MAST token: `scheme://host[:port]`, or a
+    /// bare `host[:port]` meaning HTTPS. Scheme, host and port must all match
+    /// (a bare host means port 443 only).
     pub mast_hosts: Vec<String>,
 }
 
@@ -219,16 +221,15 @@ impl Http {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Whether `url`'s host may receive the token.
+    /// Whether `url`'s origin (scheme, host and port) may receive the token.
     pub fn is_mast_host(&self, url: &reqwest::Url) -> bool {
-        let Some(host) = url.host_str() else {
+        let Some(origin) = origin_of(url) else {
             return false;
         };
-        let with_port = url.port().map(|p| format!("{host}:{p}"));
         self.config
             .mast_hosts
             .iter()
-            .any(|h| h == host || Some(h) == with_port.as_ref())
+            .any(|h| mast_origin(h).is_some_and(|o| o == origin))
     }
 
     fn limiter(&self, url: &reqwest::Url) -> Arc<Semaphore> {
@@ -356,7 +357,7 @@ impl Http {
         F: FnMut(&[u8], bool) -> std::io::Result<()>,
     {
         let mut u = reqwest::Url::parse(url).map_err(|_| HttpError::BadUrl(url.to_string()))?;
-        let first_host = u.host_str().map(str::to_string);
+        let first_origin = origin_of(&u);
         let mut redirects = 0;
         let mut resp = loop {
             let limiter = self.limiter(&u);
@@ -366,9 +367,9 @@ impl Http {
             if offset > 0 {
                 b = b.header(reqwest::header::RANGE, format!("bytes={offset}-"));
             }
-            // The token goes only to a MAST host, and never after a redirect
-            // has left the host we started from.
-            if auth && self.is_mast_host(&u) && u.host_str().map(str::to_string) == first_host {
+            // The token goes only to a MAST origin, and never after a redirect
+            // has left the origin (scheme, host, port) we started from.
+            if auth && self.is_mast_host(&u) && origin_of(&u) == first_origin {
                 if let Some(t) = &self.token {
                     b = b.header(
                         reqwest::header::AUTHORIZATION,
@@ -513,6 +514,25 @@ pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let now = time::OffsetDateTime::now_utc();
     let secs = (when - now).as_seconds_f64();
     Some(Duration::from_secs_f64(secs.max(0.0)))
+}
+
+/// The origin of a `mast_hosts` entry (`host[:port]` alone means HTTPS).
+fn mast_origin(entry: &str) -> Option<(String, String, u16)> {
+    let text = if entry.contains("://") {
+        entry.to_string()
+    } else {
+        format!("https://{entry}")
+    };
+    origin_of(&reqwest::Url::parse(&text).ok()?)
+}
+
+/// `(scheme, host, port)` of a URL, the port made explicit.
+fn origin_of(u: &reqwest::Url) -> Option<(String, String, u16)> {
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
 }
 
 /// A URL safe to print: query parameters whose name suggests a secret are masked.
@@ -701,7 +721,7 @@ mod tests {
         let (base, seen, _) = server(|_| (ok("{}"), 0)).await;
         let token = Token::new("s3cret-token-value");
         assert_eq!(format!("{token:?} {token}"), "Token(***) ***");
-        let host = base.trim_start_matches("http://").to_string();
+        let host = base.clone();
         // Not a MAST host: no token.
         let http = Http::new(quick(), Some(token.clone())).unwrap();
         let mut req = Request::get(format!("{base}/a"));
@@ -729,12 +749,33 @@ mod tests {
         assert!(!format!("{http:?}").contains("s3cret"));
     }
 
+    #[test]
+    fn token_origins_are_exact_scheme_host_and_port() {
+        let http = Http::new(
+            HttpConfig {
+                mast_hosts: vec!["mast.stsci.edu".into(), "http://127.0.0.1:8080".into()],
+                ..quick()
+            },
+            None,
+        )
+        .unwrap();
+        let is = |u: &str| http.is_mast_host(&reqwest::Url::parse(u).unwrap());
+        assert!(is("https://mast.stsci.edu/api/v0/invoke"));
+        assert!(is("https://MAST.stsci.edu:443/x"));
+        assert!(is("http://127.0.0.1:8080/x"));
+        assert!(!is("http://mast.stsci.edu/x"), "https -> http");
+        assert!(!is("https://mast.stsci.edu:8443/x"), "another port");
+        assert!(!is("https://mast.stsci.edu.evil.example/x"));
+        assert!(!is("http://127.0.0.1:8081/x"), "another port");
+        assert!(!is("https://127.0.0.1:8080/x"), "another scheme");
+    }
+
     #[tokio::test]
     async fn redirect_to_another_host_drops_the_token() {
         let (other, other_seen, _) = server(|_| (ok("there"), 0)).await;
         let target = format!("{other}/file");
         let (base, _, _) = server(move |_| (format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), 0)).await;
-        let host = base.trim_start_matches("http://").to_string();
+        let host = base.clone();
         let http = Http::new(
             HttpConfig {
                 mast_hosts: vec![host],
@@ -762,7 +803,7 @@ mod tests {
         .await;
         let target = format!("{other}/file");
         let (base, base_seen, _) = server(move |_| (format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), 0)).await;
-        let host = base.trim_start_matches("http://").to_string();
+        let host = base.clone();
         let http = Http::new(
             HttpConfig {
                 mast_hosts: vec![host],
