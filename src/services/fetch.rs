@@ -27,6 +27,10 @@ pub enum FetchError {
     Version { path: String, found: u64 },
     #[error("--shard {0}: write I/N with 1 <= I <= N")]
     Shard(String),
+    #[error(
+        "another `mastflow fetch` of this plan is running (it holds {0}); wait for it to finish, or stop it, then run again"
+    )]
+    Locked(String),
 }
 
 /// A file of the plan, as `fetch` needs it.
@@ -92,6 +96,39 @@ pub struct FetchOptions {
     /// Verify checksums where the plan has them (sizes are always checked).
     pub verify: bool,
     pub retries: u32,
+    /// The byte ceiling of a file whose size the plan does not give.
+    pub max_file_bytes: u64,
+}
+
+/// `--max-file-bytes` default: 50 GiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 50 << 30;
+
+/// The advisory lock a fetch holds on its plan (released on drop).
+pub struct PlanLock {
+    _file: std::fs::File,
+}
+
+/// Lock `<plan>.lock` beside the plan; refuse when another fetch holds it.
+pub fn lock_plan(plan: &Path) -> Result<PlanLock, FetchError> {
+    let path = PathBuf::from(format!("{}.lock", plan.display()));
+    let shown = path.display().to_string();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| FetchError::Plan {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(PlanLock { _file: file }),
+        Err(fs4::TryLockError::WouldBlock) => Err(FetchError::Locked(shown)),
+        Err(fs4::TryLockError::Error(e)) => Err(FetchError::Plan {
+            path: shown,
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// What happened to one file.
@@ -210,6 +247,12 @@ async fn fetch_one(
         }
     }
     let exclusive = e.access != "PUBLIC";
+    let cap = e.size.unwrap_or(opts.max_file_bytes);
+    // A .part longer than the plan's size can never become the file: restart.
+    if std::fs::metadata(&part).is_ok_and(|m| m.len() > cap) {
+        let _ = std::fs::remove_file(&part);
+    }
+    let over = std::sync::atomic::AtomicBool::new(false);
     let start_offset = std::fs::metadata(&part).map_or(0, |m| m.len());
     let got = AtomicU64::new(0);
     let mut attempt = 0u32;
@@ -233,6 +276,11 @@ async fn fetch_one(
                     // The server ignored the range: start the file again.
                     file.set_len(0)?;
                 }
+                let have = file.metadata()?.len();
+                if have + chunk.len() as u64 > cap {
+                    over.store(true, Ordering::Relaxed);
+                    return Err(std::io::Error::other("more bytes than the file's bound"));
+                }
                 file.write_all(chunk)?;
                 got.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 progress.bytes(chunk.len() as u64);
@@ -240,6 +288,17 @@ async fn fetch_one(
             })
             .await;
         let _ = file.flush();
+        if over.load(Ordering::Relaxed) {
+            drop(file);
+            let _ = std::fs::remove_file(&part);
+            let bound = match e.size {
+                Some(s) => format!("the plan's size, {s} bytes"),
+                None => format!("--max-file-bytes {cap}"),
+            };
+            return fail(format!(
+                "the server sent more than {bound}; the partial file was removed"
+            ));
+        }
         match result {
             Ok(_) => break,
             // 416: nothing left to send for this range.
