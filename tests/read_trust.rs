@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 fn manifest(dir: &Path, file: &str) -> std::path::PathBuf {
     let m = dir.join("m.yaml");
-    let text = format!("version: 1\nname: t\nsteps:\n  t:\n    table:\n      file: {file}\n");
+    let text = format!("version: 1\nname: t\nsteps:\n  t:\n    kind: table\n    file: {file}\n");
     std::fs::write(&m, text).unwrap();
     m
 }
