@@ -143,6 +143,7 @@ fn invalid_manifests_are_reported() {
         let opts = Options {
             sets: sets_of(&text),
             base_dir: PathBuf::from("tests/fixtures/invalid"),
+            allow_read: Vec::new(),
         };
         let known_gap = header(&text, "known-gap");
         let known_span_bug = header(&text, "known-bug") == Some("span-outside-source");
@@ -273,6 +274,7 @@ fn assert_valid(name: &str, text: &str, base_dir: &Path) -> Manifest {
     let opts = Options {
         sets: Vec::new(),
         base_dir: base_dir.to_path_buf(),
+        allow_read: Vec::new(),
     };
     match check(name, text, &opts) {
         Ok(m) => {

@@ -228,6 +228,15 @@ pub struct ParamArgs {
     /// Override a param: `--set name=value` (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
     pub sets: Vec<(String, String)>,
+    /// Also let `table` steps read files under DIR (repeatable; default: only
+    /// the manifest's directory; /proc, /sys, /dev are never readable).
+    #[arg(
+        long = "allow-read",
+        value_name = "DIR",
+        env = "MASTFLOW_ALLOW_READ",
+        value_delimiter = ':'
+    )]
+    pub allow_read: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -590,6 +599,7 @@ fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
         &validate::Options {
             sets: params.sets.clone(),
             base_dir,
+            allow_read: params.allow_read.clone(),
         },
     )
 }

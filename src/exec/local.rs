@@ -80,6 +80,8 @@ pub fn run(
         }) => {
             let rendered = ctx.render(path).map_err(StepError::Template)?;
             let p = resolve_path(&m.base_dir, &rendered);
+            let p = crate::validate::read_trust::check(&m.base_dir, &m.allow_read, &p)
+                .map_err(StepError::Invalid)?;
             let t = crate::table::io::read_path(&p, *format)?;
             LocalResult::table(apply_decls(t, decls).map_err(StepError::Invalid)?)
         }

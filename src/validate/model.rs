@@ -50,6 +50,8 @@ pub struct Manifest {
     pub sha256: String,
     /// Directory that relative input paths are resolved against.
     pub base_dir: PathBuf,
+    /// More directories files may be read from (`--allow-read`).
+    pub allow_read: Vec<PathBuf>,
     pub params: IndexMap<String, ParamValue>,
     /// The manifest's MAST server, if it names one.
     pub mast_url: Option<String>,
