@@ -62,6 +62,7 @@ fn opts(sets: Vec<(String, String)>) -> Options {
     Options {
         sets,
         base_dir: PathBuf::from("tests/fixtures/invalid"),
+        allow_read: Vec::new(),
     }
 }
 
