@@ -121,7 +121,7 @@ fn plan_json_and_scripts() {
     assert!(
         std::fs::read_to_string(dir.join("plan.s5cmd.txt"))
             .unwrap()
-            .contains("cp s3://stpubdata/")
+            .contains("cp 's3://stpubdata/")
     );
     assert_eq!(
         std::fs::read_to_string(dir.join("plan.csv"))
