@@ -472,6 +472,11 @@ async fn open_ranges_are_sent_as_astroquery_sends_them() {
     equivalent("open_range", "tests/fixtures/wire/open_range.yaml").await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn templated_criteria_keep_their_slot_type() {
+    equivalent("templated", "tests/fixtures/wire/templated.yaml").await;
+}
+
 // ---------------------------------------------------------------- the normaliser itself
 
 fn req(v: Value) -> Value {

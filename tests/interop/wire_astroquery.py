@@ -4,7 +4,7 @@ the sandbox's request log afterwards and compares it with the log of the
 same workflow run by mastflow.
 
 Run: MASTFLOW_SANDBOX_URL=http://127.0.0.1:PORT python3 wire_astroquery.py WORKFLOW
-with WORKFLOW one of: large_downloads, si_keywords, duplication, missions, tap, open_range.
+with WORKFLOW one of: large_downloads, si_keywords, duplication, missions, tap, open_range, templated.
 """
 
 import os
@@ -48,6 +48,19 @@ def open_range():
                                 t_exptime=[1000, 1e300])
 
 
+def templated():
+    """Templated criteria (tests/fixtures/wire/templated.yaml): the program
+    given as a string, as a user of astroquery writes it."""
+    point_missions_at_sandbox()
+    from astroquery.mast import Mast, MastMissions
+    Mast.service_request("Mast.Jwst.Filtered.Niriss", {"columns": "*", "filters": [
+        {"paramName": "program", "values": ["1541"]},
+        {"paramName": "exp_type", "values": ["NIS_SOSS"]},
+    ]})
+    MastMissions(mission="jwst").query_criteria(program="1177",
+                                                select_cols=["targprop", "program"])
+
+
 def tap():
     """The findings' §e: pyvo's run_sync of the TRAPPIST-1 cone, with the
     query text of tests/fixtures/wire/tap.yaml."""
@@ -67,6 +80,7 @@ WORKFLOWS = {
     "missions": missions,
     "tap": tap,
     "open_range": open_range,
+    "templated": templated,
 }
 
 if __name__ == "__main__":
