@@ -349,10 +349,8 @@ impl ArchiveArgs {
     fn http(&self) -> Result<Arc<crate::services::http::Http>, String> {
         use crate::services::{auth, http};
         let base = self.base();
-        let url = reqwest::Url::parse(base).map_err(|e| format!("--base-url {base}: {e}"))?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("--base-url {base} has no host"))?;
+        let url = http::check_base_url(base).map_err(|e| format!("--base-url {e}"))?;
+        let host = url.host_str().unwrap_or_default();
         // Exact origins only: scheme, host and port of the base URL.
         let port = url.port_or_known_default().unwrap_or(443);
         let mast_hosts = vec![

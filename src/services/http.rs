@@ -535,6 +535,36 @@ fn origin_of(u: &reqwest::Url) -> Option<(String, String, u16)> {
     ))
 }
 
+/// Check a MAST base URL (`mast_url`, `--base-url`): `http(s)://host[:port]`
+/// with an optional path of letters, digits and `. _ ~ / -`. Nothing else is
+/// admitted (no user, query, fragment, percent escape, quote, `$`, space or
+/// control character), so the URL is safe in every script mastflow writes
+/// even before quoting. The error says what is wrong and what to write.
+pub fn check_base_url(s: &str) -> Result<reqwest::Url, String> {
+    const HELP: &str =
+        "a MAST base URL is http(s)://host[:port][/path], e.g. https://mast.stsci.edu";
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._~/-:[]".contains(c);
+    if let Some((i, c)) = s.char_indices().find(|&(_, c)| !safe(c)) {
+        return Err(format!(
+            "`{}` has {} at byte {i}; {HELP}",
+            s.escape_debug(),
+            match c {
+                c if c.is_control() => format!("the control character {}", c.escape_debug()),
+                ' ' => "a space".to_string(),
+                c => format!("the character `{c}`"),
+            }
+        ));
+    }
+    let url = reqwest::Url::parse(s).map_err(|e| format!("`{s}` is not a URL ({e}); {HELP}"))?;
+    if !matches!(url.scheme(), "http" | "https") || !s.contains("://") {
+        return Err(format!("`{s}` is not an http(s) URL; {HELP}"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{s}` has no host; {HELP}"));
+    }
+    Ok(url)
+}
+
 /// A URL safe to print: query parameters whose name suggests a secret are masked.
 pub fn redact(u: &reqwest::Url) -> String {
     let mut u = u.clone();
@@ -560,6 +590,36 @@ fn is_secret_name(k: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base_urls_are_plain_http_origins_with_a_safe_path() {
+        for ok in [
+            "https://mast.stsci.edu",
+            "http://127.0.0.1:8080",
+            "https://mast.stsci.edu/",
+            "http://[::1]:9000/mirror/mast-v2",
+        ] {
+            assert!(super::check_base_url(ok).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("http://h/'$(touch /tmp/x)'", "the character `'`"),
+            ("http://h/`id`", "the character ```"),
+            ("http://h/a b", "a space"),
+            ("http://h/a\\b", "the character `\\`"),
+            ("http://h/\n", "the control character \\n"),
+            ("http://h/\u{1b}[2J", "the control character \\u{1b}"),
+            ("http://user@h", "the character `@`"),
+            ("http://h/?q=1", "the character `?`"),
+            ("http://h/%24", "the character `%`"),
+            ("ftp://h", "not an http(s) URL"),
+            ("mast.stsci.edu", "not a URL"),
+            ("http://", "not a URL"),
+        ] {
+            let e = super::check_base_url(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(e.contains("http(s)://host[:port]"), "{e}");
+        }
+    }
+
     use super::*;
     use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

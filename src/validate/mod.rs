@@ -67,15 +67,12 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         );
     }
     if let Some(u) = &loaded.raw.mast_url {
-        if !(u.starts_with("https://") || u.starts_with("http://")) {
+        if let Err(e) = crate::services::http::check_base_url(u) {
             let span = v.span_value(&[k("mast_url")]);
             v.err(
-                Problem::new(
-                    "bad_value",
-                    format!("`mast_url` `{u}` is not an http(s) URL"),
-                    span,
-                )
-                .help("write e.g. `https://mast.stsci.edu`"),
+                Problem::new("bad_value", format!("`mast_url` {e}"), span)
+                    .label("not a MAST base URL")
+                    .help("write e.g. `https://mast.stsci.edu`, or leave `mast_url` out for MAST itself"),
             );
         }
     }
