@@ -315,6 +315,15 @@ pub struct ArchiveArgs {
     /// The manifest's `per_service`, under the flags.
     #[arg(skip)]
     pub manifest_per_service: Vec<(String, usize)>,
+    /// Pages one search may take (Mashup, missions, paged TAP); a server
+    /// whose paging never ends is stopped here with a step error.
+    #[arg(long, value_name = "N", default_value_t = crate::services::http::DEFAULT_MAX_PAGES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pages: u64,
+    /// Bytes of one API answer, counted after decompression (`262144`,
+    /// `256MiB`, `1GiB`); a larger page, or a gzip bomb, is a step error.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_response_bytes: u64,
 }
 
 impl ArchiveArgs {
@@ -366,6 +375,8 @@ impl ArchiveArgs {
         let config = http::HttpConfig {
             per_host: self.per_host as usize,
             mast_hosts,
+            max_pages: self.max_pages,
+            max_response_bytes: self.max_response_bytes,
             ..http::HttpConfig::default()
         };
         Ok(Arc::new(
@@ -397,6 +408,37 @@ impl ArchiveArgs {
                 &out.join(JOURNAL_FILE),
             ))),
         })
+    }
+}
+
+/// A byte count: digits, optionally followed by `KiB`, `MiB`, `GiB`, `TiB`
+/// (powers of 1024) or `kB`, `MB`, `GB`, `TB` (powers of 1000).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 262144, 256MiB or 1GiB"))?;
+    let k: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        u => {
+            return Err(format!(
+                "`{u}` is not a size unit; use KiB, MiB, GiB, TiB (or kB, MB, GB, TB)"
+            ));
+        }
+    };
+    match n.checked_mul(k) {
+        Some(0) | None => Err(format!("`{s}` must be between 1 byte and 16 EiB")),
+        Some(b) => Ok(b),
     }
 }
 

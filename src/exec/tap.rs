@@ -168,6 +168,13 @@ async fn pages(
         if rows == 0 {
             break;
         }
+        if page >= client.max_pages() {
+            return Err(StepError::Service(format!(
+                "{page} pages of {} rows fetched ({fetched} rows) and the service still has more: stopped at --max-pages {}; narrow the query, raise `page_size`, or raise --max-pages",
+                op.page_size,
+                client.max_pages()
+            )));
+        }
         let text =
             adql::page_query(adql_text, op.page_by.as_deref(), rows, &start).map_err(invalid)?;
         let maxrec = Some(op.maxrec.unwrap_or(rows).max(rows));

@@ -60,7 +60,19 @@ pub struct HttpConfig {
     /// bare `host[:port]` meaning HTTPS. Scheme, host and port must all match
     /// (a bare host means port 443 only).
     pub mast_hosts: Vec<String>,
+    /// Bytes of one API answer (a page), counted after decompression; more
+    /// is refused (`--max-response-bytes`).
+    pub max_response_bytes: u64,
+    /// Pages of one search (`--max-pages`): a server whose paging never ends
+    /// is stopped here.
+    pub max_pages: u64,
 }
+
+/// 256 MiB: three times the largest Mashup page expected (50,000 CAOM rows
+/// of about 1.5 kB), and below what a JSON parse can hold several times over.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 << 20;
+/// 1,000 pages: 50 million rows at Mashup's page size.
+pub const DEFAULT_MAX_PAGES: u64 = 1_000;
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -71,6 +83,8 @@ impl Default for HttpConfig {
             max_backoff: Duration::from_secs(60),
             timeout: Duration::from_secs(600),
             mast_hosts: vec!["mast.stsci.edu".into()],
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_pages: DEFAULT_MAX_PAGES,
         }
     }
 }
@@ -92,6 +106,28 @@ pub enum HttpError {
     TimedOut { url: String, after: Duration },
     #[error("invalid URL `{0}`")]
     BadUrl(String),
+    /// The answer exceeded `--max-response-bytes` (after decompression).
+    #[error(
+        "{url}: the answer is larger than {} (--max-response-bytes), counted after decompression; refusing it: narrow the query (fewer rows or columns, smaller pages) or raise --max-response-bytes",
+        human_bytes(*.limit)
+    )]
+    TooLarge { url: String, limit: u64 },
+}
+
+/// `268435456` → `256 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 || v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 fn body_excerpt(b: &str) -> String {
@@ -185,6 +221,9 @@ pub struct Response {
 #[derive(Debug)]
 pub struct Http {
     client: reqwest::Client,
+    /// For downloads: no decompression (files are written as served, and
+    /// counted against their byte cap as sent), `Accept-Encoding: identity`.
+    raw: reqwest::Client,
     config: HttpConfig,
     token: Option<Token>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -193,18 +232,24 @@ pub struct Http {
 
 impl Http {
     pub fn new(config: HttpConfig, token: Option<Token>) -> Result<Self, HttpError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("mastflow/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.timeout)
-            // Follow redirects ourselves, so the token never crosses hosts.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| HttpError::Transport {
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("mastflow/", env!("CARGO_PKG_VERSION")))
+                .timeout(config.timeout)
+                // Follow redirects ourselves, so the token never crosses hosts.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let built = |r: reqwest::Result<reqwest::Client>| {
+            r.map_err(|e| HttpError::Transport {
                 url: String::new(),
                 message: e.to_string(),
-            })?;
+            })
+        };
+        let client = built(builder().build())?;
+        let raw = built(builder().no_gzip().build())?;
         Ok(Self {
             client,
+            raw,
             config,
             token,
             hosts: Mutex::new(HashMap::new()),
@@ -327,6 +372,10 @@ impl Http {
                             Ok(r)
                         }
                     }
+                    Err(e) if e.too_large => Err(HttpError::TooLarge {
+                        url: redact(url),
+                        limit: self.config.max_response_bytes,
+                    }),
                     Err(e) if e.timed_out => Err(HttpError::TimedOut {
                         url: redact(url),
                         after: req.timeout.unwrap_or(self.config.timeout),
@@ -363,7 +412,10 @@ impl Http {
             let limiter = self.limiter(&u);
             let _permit = limiter.acquire().await.expect("limiter open");
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let mut b = self.client.get(u.clone());
+            let mut b = self
+                .raw
+                .get(u.clone())
+                .header(reqwest::header::ACCEPT_ENCODING, "identity");
             if offset > 0 {
                 b = b.header(reqwest::header::RANGE, format!("bytes={offset}-"));
             }
@@ -400,7 +452,11 @@ impl Http {
         };
         let status = resp.status().as_u16();
         if status >= 400 || (300..400).contains(&status) {
-            let body = resp.text().await.unwrap_or_default();
+            // An error page is read up to 1 MiB, never streamed whole.
+            let body = capped_body(resp, 1 << 20)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             return Err(HttpError::Status {
                 url: redact(&u),
                 status,
@@ -466,7 +522,7 @@ impl Http {
         let resp = b.send().await.map_err(Attempt::from)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(Attempt::from)?.to_vec();
+        let body = capped_body(resp, self.config.max_response_bytes).await?;
         Ok(Response {
             status,
             headers,
@@ -480,6 +536,35 @@ struct Attempt {
     message: String,
     retryable: bool,
     timed_out: bool,
+    /// The body passed `max_response_bytes` (never retried).
+    too_large: bool,
+}
+
+/// Read a body up to `cap` bytes (after decompression: reqwest decodes gzip
+/// as it streams), so a huge page or a gzip bomb stops at the cap instead of
+/// filling memory.
+async fn capped_body(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, Attempt> {
+    let too_large = || Attempt {
+        message: String::new(),
+        retryable: false,
+        timed_out: false,
+        too_large: true,
+    };
+    let declared = resp.content_length().unwrap_or(0);
+    let encoded = resp
+        .headers()
+        .contains_key(reqwest::header::CONTENT_ENCODING);
+    if !encoded && declared > cap {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.min(cap).min(64 << 20) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(Attempt::from)? {
+        if (body.len() + chunk.len()) as u64 > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl From<reqwest::Error> for Attempt {
@@ -495,6 +580,7 @@ impl From<reqwest::Error> for Attempt {
             message,
             retryable,
             timed_out: e.is_timeout(),
+            too_large: false,
         }
     }
 }

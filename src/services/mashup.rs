@@ -50,6 +50,22 @@ pub enum MashupError {
         got: u64,
         pages: u64,
     },
+    #[error(
+        "MAST {service} announced {pages} pages, more than --max-pages {max}; narrow the query, or raise --max-pages if the result really is that large"
+    )]
+    TooManyPages {
+        service: String,
+        pages: u64,
+        max: u64,
+    },
+    #[error(
+        "MAST {service} changed its paging on page {page} ({detail}); refusing a result that could mix two answers: run again (with --refresh if it persists)"
+    )]
+    PagingChanged {
+        service: String,
+        page: u64,
+        detail: String,
+    },
 }
 
 /// Polling and paging settings.
@@ -188,6 +204,7 @@ impl Mashup {
         let mut fields: Vec<crate::wire::Field> = Vec::new();
         let mut rows: Vec<serde_json::Map<String, Value>> = Vec::new();
         let mut expected: Option<u64> = None;
+        let mut first_paging: Option<crate::wire::Paging> = None;
         loop {
             let req = MashupRequest {
                 service: service.to_string(),
@@ -254,6 +271,8 @@ impl Mashup {
             rows.extend(resp.data);
             match resp.paging {
                 Some(p) => {
+                    first_paging.get_or_insert(p);
+                    self.check_paging(service, page, &p, first_paging.as_ref())?;
                     expected = Some(p.rows_filtered);
                     if p.page >= p.pages_filtered || p.pages_filtered == 0 {
                         break;
@@ -281,6 +300,48 @@ impl Mashup {
             ask,
             cache_hits,
         })
+    }
+
+    /// The bounds of a paged answer: the page asked for is the page sent;
+    /// the number of pages and of rows stay as page 1 announced them (one
+    /// result, read page by page, under one cacheBreaker); and no more than
+    /// `--max-pages` pages. A server whose paging never ends stops here.
+    fn check_paging(
+        &self,
+        service: &str,
+        asked: u64,
+        p: &crate::wire::Paging,
+        first: Option<&crate::wire::Paging>,
+    ) -> Result<(), MashupError> {
+        let max = self.http.config().max_pages;
+        if p.pages_filtered > max {
+            return Err(MashupError::TooManyPages {
+                service: service.into(),
+                pages: p.pages_filtered,
+                max,
+            });
+        }
+        let changed = |detail: String| {
+            Err(MashupError::PagingChanged {
+                service: service.into(),
+                page: asked,
+                detail,
+            })
+        };
+        if p.pages_filtered > 0 && p.page != asked {
+            return changed(format!("page {} sent for page {asked}", p.page));
+        }
+        match first {
+            Some(f) if f.pages_filtered != p.pages_filtered => changed(format!(
+                "pagesFiltered {} on page 1, {} now",
+                f.pages_filtered, p.pages_filtered
+            )),
+            Some(f) if f.rows_filtered != p.rows_filtered => changed(format!(
+                "rowsFiltered {} on page 1, {} now",
+                f.rows_filtered, p.rows_filtered
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Resolve a target name with `Mast.Name.Lookup`: the first hit, or

@@ -33,6 +33,25 @@ pub enum MissionsError {
     },
     #[error("MAST missions search ({mission}): {messages}")]
     Messages { mission: String, messages: String },
+    #[error(
+        "MAST missions search ({mission}) reported {total} results, {pages} pages of {page}, more than --max-pages {max}; narrow the search, or raise --max-pages if the result really is that large"
+    )]
+    TooManyPages {
+        mission: String,
+        total: u64,
+        page: u64,
+        pages: u64,
+        max: u64,
+    },
+    #[error(
+        "MAST missions search ({mission}) reported {first} results on its first page and {now} at offset {offset}; refusing a result that could mix two answers: run again"
+    )]
+    TotalChanged {
+        mission: String,
+        first: u64,
+        now: u64,
+        offset: u64,
+    },
 }
 
 /// A search request.
@@ -101,6 +120,8 @@ impl Missions {
         let mut rows: Vec<serde_json::Map<String, Value>> = Vec::new();
         let mut info: Vec<(String, String)> = Vec::new();
         let mut requests = 0u64;
+        let mut first_total: Option<u64> = None;
+        let mut pages_read = 0u64;
         loop {
             let body = self.body(s, page, offset);
             let req = Request {
@@ -151,6 +172,7 @@ impl Missions {
                     mission: mission.into(),
                     detail: "no totalResults".into(),
                 })?;
+            self.check_total(mission, page, offset, total, &mut first_total)?;
             let batch = v
                 .get("results")
                 .and_then(Value::as_array)
@@ -159,6 +181,18 @@ impl Missions {
             let n = batch.len() as u64;
             rows.extend(batch.into_iter().filter_map(|r| r.as_object().cloned()));
             offset += n;
+            pages_read += 1;
+            let max = self.http.config().max_pages;
+            if pages_read >= max && offset < total && n > 0 {
+                // Pages shorter than asked: the bound is on pages sent.
+                return Err(MissionsError::TooManyPages {
+                    mission: mission.into(),
+                    total,
+                    page: n,
+                    pages: pages_read + (total - offset).div_ceil(n),
+                    max,
+                });
+            }
             if offset >= total || n == 0 {
                 if (rows.len() as u64) < total {
                     return Err(MissionsError::Incomplete {
@@ -189,6 +223,38 @@ impl Missions {
             },
             complete: true,
         })
+    }
+
+    /// `totalResults` stays what the first page said, and needs no more than
+    /// `--max-pages` pages: a server whose total keeps growing stops here.
+    fn check_total(
+        &self,
+        mission: &str,
+        page: u64,
+        offset: u64,
+        total: u64,
+        first: &mut Option<u64>,
+    ) -> Result<(), MissionsError> {
+        let first = *first.get_or_insert(total);
+        if first != total {
+            return Err(MissionsError::TotalChanged {
+                mission: mission.into(),
+                first,
+                now: total,
+                offset,
+            });
+        }
+        let (pages, max) = (total.div_ceil(page), self.http.config().max_pages);
+        if pages > max {
+            return Err(MissionsError::TooManyPages {
+                mission: mission.into(),
+                total,
+                page,
+                pages,
+                max,
+            });
+        }
+        Ok(())
     }
 
     fn body(&self, s: &Search, limit: u64, offset: u64) -> Value {

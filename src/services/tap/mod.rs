@@ -256,6 +256,11 @@ struct Fetched {
 }
 
 impl Tap {
+    /// Pages one paged query may take (`--max-pages`).
+    pub fn max_pages(&self) -> u64 {
+        self.http.config().max_pages
+    }
+
     pub fn new(http: Arc<Http>) -> Self {
         Tap {
             http,
