@@ -310,3 +310,80 @@ async fn a_paged_tap_query_stops_at_max_pages() {
     let r = run("", m, &[]).await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
 }
+
+/// Run PLAN against a sandbox with `faults`, then `fetch` it; `before`
+/// may prepare the download directory. Returns fetch's success, stderr, the
+/// planned file's path and planned size.
+async fn fetch_with(
+    faults: &str,
+    before: fn(&Path, u64),
+) -> (bool, String, std::path::PathBuf, u64, tempfile::TempDir) {
+    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config {
+        faults: Some(faults.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::fs::write(d.join("m.yaml"), PLAN).unwrap();
+        let mf = |args: &[&str]| {
+            Command::cargo_bin("mastflow")
+                .unwrap()
+                .env_remove("MAST_API_TOKEN")
+                .current_dir(&d)
+                .args(args)
+                .args(["--base-url", &base])
+                .timeout(std::time::Duration::from_secs(120))
+                .output()
+                .unwrap()
+        };
+        let o = mf(&["run", "-q", "m.yaml", "--out", "out", "--no-cache"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let plan = d.join("out/downloads/plan.json");
+        let doc: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+        let path = plan.with_file_name(doc["files"][0]["path"].as_str().unwrap());
+        let size = doc["files"][0]["size"].as_u64().expect("a planned size");
+        before(&path, size);
+        let o = mf(&["fetch", "out/downloads/plan.json"]);
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            path,
+            size,
+        )
+    })
+    .await
+    .unwrap();
+    sandbox.shutdown().await;
+    (out.0, out.1, out.2, out.3, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_download_stops_at_the_planned_size() {
+    // Before the cap an endless stream wrote 3 GB for a 1,000-byte entry.
+    let (ok, stderr, path, _, _dir) = fetch_with("endless,only=download", |_, _| {}).await;
+    assert!(!ok, "{stderr}");
+    assert!(!path.exists(), "an endless stream became the file");
+    assert!(!Path::new(&format!("{}.part", path.display())).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversize_part_is_restarted_not_fatal() {
+    // A `.part` larger than the planned size failed every later run while
+    // the message said it was "kept for the next run".
+    let (ok, stderr, path, size, _dir) = fetch_with("", |path, size| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            format!("{}.part", path.display()),
+            vec![7u8; size as usize + 4096],
+        )
+        .unwrap();
+    })
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+    assert!(!Path::new(&format!("{}.part", path.display())).exists());
+}
