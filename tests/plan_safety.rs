@@ -3,7 +3,8 @@
 //!
 //! - products whose names sanitise (or case-fold) to one path are refused
 //!   when the plan is built, naming both dataURIs (identical dataURIs are
-//!   still merged);
+//!   still merged), and `fetch` refuses a hand-made plan with two files at
+//!   one path;
 //! - a second `fetch` of a plan being fetched refuses, and the first one
 //!   completes with the right bytes;
 //! - a redirect to another port of the same host (`redirect-port=`) never
@@ -139,6 +140,43 @@ fn identical_uris_still_merge_and_nested_dirs_separate_names() {
             "mastDownload/JWST/o2/same_name.fits"
         ]
     );
+}
+
+/// A hand-made (or older) plan with two entries at one path is refused by
+/// `fetch` before anything is downloaded: it used to fetch one, fail the
+/// other, and report both complete on the rerun.
+#[test]
+fn fetch_refuses_a_plan_with_two_files_at_one_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        row("x/a.fits", "a.fits", "o1"),
+        row("y/b.fits", "b.fits", "o1"),
+    ];
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    // Nothing listens there: no test reaches the real MAST, even on old code.
+    let nowhere = ["--base-url", "http://127.0.0.1:9"];
+    let o = run_manifest(dir.path(), &table_plan(&rows, "flat"), &nowhere);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = dir.path().join("out/downloads/plan.json");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    doc["files"][1]["path"] = "A.fits".into();
+    std::fs::write(&plan, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let o = mastflow(
+        dir.path(),
+        &["fetch", nowhere[0], nowhere[1], "out/downloads/plan.json"],
+        &[],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for want in [
+        "mast:JWST/product/x/a.fits",
+        "mast:JWST/product/y/b.fits",
+        "share the local path `A.fits`",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in: {err}");
+    }
+    assert!(!plan.with_file_name("a.fits.part").exists());
+    assert!(!plan.with_file_name("plan.fetch-report.json").exists());
 }
 
 // ------------------------------------------------------------ concurrent fetch
