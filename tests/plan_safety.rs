@@ -210,9 +210,9 @@ outputs:
 /// trials). Now the second refuses at once, and the first completes.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_fetch_of_a_running_plan_refuses() {
-    // 50 kB/s: each file (130-190 kB) takes seconds.
+    // 25 kB/s: each file (130-190 kB) takes 5-8 s, ample time for the second.
     let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config {
-        faults: Some("slow-body=50000,only=download".into()),
+        faults: Some("slow-body=25000,only=download".into()),
         ..Default::default()
     })
     .await
