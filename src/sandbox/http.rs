@@ -27,6 +27,10 @@ use std::time::Duration;
 /// Header carrying a per-request fault spec.
 pub const FAULT_HEADER: &str = "x-mastflow-fault";
 
+/// Internal header: the request's path and query, set by the request
+/// counter so `redirect-port` can send the client to the same place.
+const PATH_HEADER: &str = "x-mastflow-sandbox-path";
+
 /// Shared server state.
 pub struct AppState {
     pub archive: Arc<Archive>,
@@ -140,7 +144,11 @@ async fn count_request(State(st): S, req: Request, next: Next) -> Response {
         s.requests += 1;
         *s.by_path.entry(path.to_string()).or_default() += 1;
     }
-    let (mut entry, req) = record::capture(req, &st.token).await;
+    let (mut entry, mut req) = record::capture(req, &st.token).await;
+    let here = req.uri().path_and_query().map(|p| p.as_str().to_string());
+    if let Some(v) = here.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        req.headers_mut().insert(PATH_HEADER, v);
+    }
     let what = record::service_of(&entry)
         .map(str::to_string)
         .unwrap_or_else(|| req.uri().path().to_string());
@@ -264,6 +272,10 @@ pub(super) async fn prelude(
     }
     if let Some(code) = spec.status {
         return Err(status_reply(code, spec.retry_after));
+    }
+    if let Some(port) = spec.redirect_port {
+        let here = headers.get(PATH_HEADER).and_then(|v| v.to_str().ok());
+        return Err(super::hostile::redirect(port, here.unwrap_or("/")));
     }
     Ok(spec)
 }
@@ -940,7 +952,11 @@ fn cloud_path(uri: &str) -> Option<String> {
     ))
 }
 
-async fn path_lookup(State(st): S, RawQuery(q): RawQuery) -> Response {
+async fn path_lookup(State(st): S, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+    let spec = match prelude(&st, "path-lookup", &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let uris = query_values(q.as_deref(), "uri");
     let archive = st.archive.clone();
     let map = tokio::task::spawn_blocking(move || {
@@ -948,6 +964,7 @@ async fn path_lookup(State(st): S, RawQuery(q): RawQuery) -> Response {
         for u in uris {
             let public = archive.resolve_uri(&u).filter(|f| f.rights == "PUBLIC");
             let path = public.and_then(|_| cloud_path(&u));
+            let path = super::hostile::lookup_path(&spec, path);
             let entry = PathLookup {
                 status_code: if path.is_some() { 200 } else { 404 },
                 path,

@@ -27,6 +27,19 @@ pub enum PlanError {
     Missing(String),
     #[error("product `{uri}`: {why}")]
     BadPath { uri: String, why: String },
+    #[error(
+        "products `{first}` and `{second}` would both be saved as `{path}`{how}, \
+         so one would overwrite the other; {fix}"
+    )]
+    Collision {
+        first: String,
+        second: String,
+        path: String,
+        /// Why the names meet (after sanitising, or letter case only).
+        how: &'static str,
+        /// What to do (depends on the layout).
+        fix: &'static str,
+    },
     #[error("path_lookup: {0}")]
     Http(#[from] HttpError),
     #[error("path_lookup answered something unexpected: {0}")]
@@ -137,6 +150,7 @@ pub fn plan(products: &Table, base_url: &str, layout: Layout) -> Result<Table, P
             opt(text(products, "productType", r)),
         ]);
     }
+    check_collisions(rows.iter().map(|r| (&r[0], &r[2])), layout)?;
     // Sort by path (deterministic, and the order a person reads a tree).
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| rows[a][2].as_ref().total_cmp(rows[b][2].as_ref()));
@@ -172,6 +186,45 @@ pub fn plan(products: &Table, base_url: &str, layout: Layout) -> Result<Table, P
         cols.push(c);
     }
     Ok(Table::new(cols).expect("plan columns have equal length"))
+}
+
+/// Two different dataURIs must not share a local path: one file would
+/// overwrite the other and a rerun would call both complete (issue 12
+/// item 5). Paths that differ only in letter case are refused too: they are
+/// one file on a case-insensitive filesystem (macOS, Windows), and a plan
+/// may be fetched on any machine (docs/downloads.md).
+fn check_collisions<'a>(
+    rows: impl Iterator<Item = (&'a Value, &'a Value)>,
+    layout: Layout,
+) -> Result<(), PlanError> {
+    let fix = match layout {
+        Layout::Flat => {
+            "use `layout: nested` (a directory per obs_id), or drop one of them with a filter before `download_plan`"
+        }
+        Layout::Nested => "drop one of them with a filter before `download_plan`",
+    };
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (uri, path) in rows {
+        let (Value::Str(uri), Value::Str(path)) = (uri, path) else {
+            continue;
+        };
+        let key = path.to_lowercase();
+        if let Some((first, first_path)) = seen.get(&key) {
+            return Err(PlanError::Collision {
+                first: first.clone(),
+                second: uri.clone(),
+                path: path.clone(),
+                how: if first_path == path {
+                    " (their names sanitise to the same path)"
+                } else {
+                    " (on a case-insensitive filesystem: the paths differ only in letter case)"
+                },
+                fix,
+            });
+        }
+        seen.insert(key, (uri.clone(), path.clone()));
+    }
+    Ok(())
 }
 
 /// Add `observations`: the observations referencing each file, `;`-joined.

@@ -36,6 +36,8 @@ pub enum FetchError {
 /// A file of the plan, as `fetch` needs it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PlanEntry {
+    #[serde(rename = "dataURI", default)]
+    pub data_uri: Option<String>,
     pub path: String,
     pub url: String,
     pub size: Option<u64>,
@@ -64,11 +66,28 @@ pub fn read_plan(path: &Path) -> Result<Vec<PlanEntry>, FetchError> {
             found: plan.version,
         });
     }
+    let mut seen = std::collections::HashMap::new();
     for f in &plan.files {
         crate::util::check_relative_path(&f.path)
             .map_err(|why| bad(format!("file path `{}` {why}", f.path)))?;
+        if let Some(other) = seen.insert(f.path.to_lowercase(), f) {
+            return Err(bad(shared_path(other, f)));
+        }
     }
     Ok(plan.files)
+}
+
+/// Two entries at one path (or paths differing only in case): one would
+/// overwrite the other and a rerun would call both complete. Plans written
+/// by `download_plan` never have this; a hand-made or older one may.
+fn shared_path(a: &PlanEntry, b: &PlanEntry) -> String {
+    let uri = |e: &PlanEntry| e.data_uri.clone().unwrap_or_else(|| e.url.clone());
+    format!(
+        "files `{}` and `{}` share the local path `{}` (letter case aside), so one would overwrite the other; rebuild the plan with `mastflow run` (download_plan refuses such products) or edit one path",
+        uri(a),
+        uri(b),
+        b.path
+    )
 }
 
 /// `I/N` → (I, N).
