@@ -25,8 +25,13 @@ const PREVIEW: usize = 200;
 /// Runs the manifest against a sandbox whose every invoke answers `ERROR`
 /// with `msg`; returns stderr and the parsed `run.json`.
 async fn run_against(msg: &str) -> (String, Value, u64) {
+    run_with(MANIFEST, &format!("only=invoke,error={msg}")).await
+}
+
+/// Runs `manifest` against a sandbox with the global fault spec `faults`.
+async fn run_with(manifest: &'static str, faults: &str) -> (String, Value, u64) {
     let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config {
-        faults: Some(format!("only=invoke,error={msg}")),
+        faults: Some(faults.to_string()),
         ..Default::default()
     })
     .await
@@ -35,7 +40,7 @@ async fn run_against(msg: &str) -> (String, Value, u64) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
     let (stderr, record, size) = tokio::task::spawn_blocking(move || {
-        std::fs::write(d.join("m.yaml"), MANIFEST).unwrap();
+        std::fs::write(d.join("m.yaml"), manifest).unwrap();
         let o = mastflow(&base, &["run", "m.yaml", "--no-cache", "--out", "out"], &d);
         assert_eq!(o.status.code(), Some(1), "the step fails");
         let bytes = std::fs::read(d.join("out/run.json")).unwrap();
@@ -122,4 +127,37 @@ async fn a_ten_megabyte_message_is_capped_and_printed_once() {
     assert!((CAP - 100..CAP).contains(&kept), "{kept} Z kept: {err}");
     assert!(err.ends_with(" more bytes)"), "{err}");
     assert!(size < 10_000, "run.json is {size} bytes");
+}
+
+const TAP_MANIFEST: &str = r#"
+version: 1
+name: hostile-tap
+steps:
+  obs:
+    kind: tap
+    service: mast-caom
+    mode: sync
+    query: "SELECT obs_id FROM dbo.obspointing WHERE obs_collection = 'JWST'"
+outputs:
+  - {from: obs, path: obs.csv}
+"#;
+
+/// A TAP error document's `INFO` text (XML can carry `\r`, newlines and
+/// bidi overrides, not ESC) is sanitised on the same edge.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tap_error_document_is_sanitised() {
+    let msg = "Bad query\r[ok] forged \u{202e}txt.exe\nnext";
+    let (stderr, record, _) = run_with(TAP_MANIFEST, &format!("only=tap,error={msg}")).await;
+    assert!(
+        !stderr.chars().any(is_control),
+        "raw controls in:\n{stderr}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("[ok] forged") || l.starts_with("next")),
+        "{stderr}"
+    );
+    let err = step_error(&record);
+    assert!(err.contains(r"[ok] forged \u{202e}txt.exe\nnext"), "{err}");
 }
