@@ -18,6 +18,7 @@ pub mod sandbox;
 pub mod services;
 pub mod table;
 pub mod template;
+pub mod textsafe;
 pub mod util;
 pub mod validate;
 pub mod wire;

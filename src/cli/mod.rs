@@ -1098,7 +1098,7 @@ fn cmd_whoami(archive: &ArchiveArgs) -> i32 {
     };
     match rt.block_on(whoami(&http, archive.base())) {
         Ok(Identity::User { name }) => {
-            println!("{name}");
+            println!("{}", crate::textsafe::sanitise(&name));
             EXIT_OK
         }
         Ok(Identity::Anonymous) => {
@@ -1108,7 +1108,7 @@ fn cmd_whoami(archive: &ArchiveArgs) -> i32 {
             EXIT_FAILED
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::textsafe::sanitise(&e.to_string()));
             EXIT_FAILED
         }
     }

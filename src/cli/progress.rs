@@ -123,10 +123,25 @@ pub fn summary_line(r: &StepReport) -> String {
     let err = r
         .error
         .as_ref()
-        .map(|e| format!(": {e}"))
+        .map(|e| format!(": {}", preview(e)))
         .unwrap_or_default();
     format!(
         "[{mark}] {} ({}){rows}{reqs} in {} ms{notes}{err}",
         r.name, r.kind, r.duration_ms
     )
+}
+
+/// Characters of a step error the progress line shows: the full message
+/// (sanitised and capped by `exec`, see `crate::textsafe`) follows in the
+/// step's diagnostic, so a long one is printed once, not twice.
+pub const PREVIEW: usize = 200;
+
+/// `e` cut to [`PREVIEW`] characters, sanitised (it already is when it
+/// comes from `exec`; this keeps the line safe whatever the caller).
+fn preview(e: &str) -> String {
+    let clean = crate::textsafe::sanitise(e);
+    match clean.char_indices().nth(PREVIEW) {
+        Some((i, _)) => format!("{} … (full message below)", &clean[..i]),
+        None => clean,
+    }
 }

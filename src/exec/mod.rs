@@ -17,6 +17,7 @@ pub use remote::Services;
 use crate::plan::Plan;
 use crate::table::{Table, TableError};
 use crate::template::Context;
+use crate::textsafe;
 use crate::validate::{Manifest, StepId};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -340,13 +341,13 @@ where
         let ok = match d.result {
             Ok(res) => {
                 r.rows_out = Some(res.table.num_rows());
-                r.notes = res.notes;
+                r.notes = res.notes.iter().map(|n| textsafe::sanitise(n)).collect();
                 let known = m.steps[d.id].columns.as_deref();
                 tables[d.id] = Some(keep_schema(res.table, known));
                 match res.assertion {
                     Some(msg) => {
                         r.status = Status::AssertionFailed;
-                        r.error = Some(msg);
+                        r.error = Some(textsafe::sanitise(&msg));
                         // Dependants may still read an asserted table.
                         true
                     }
@@ -358,7 +359,8 @@ where
             }
             Err(e) => {
                 r.status = Status::Failed;
-                r.error = Some(e.to_string());
+                // Server text (Mashup `msg`, TAP and UWS errors) is in it.
+                r.error = Some(textsafe::sanitise(&e.to_string()));
                 false
             }
         };
@@ -451,10 +453,10 @@ fn note_unfinished_jobs(reports: &mut [StepReport], services: &Services) {
             .find(|r| r.name == step && r.status != Status::Succeeded)
         {
             r.jobs.push(entry.job.clone());
-            r.notes.push(format!(
+            r.notes.push(textsafe::sanitise(&format!(
                 "async job {} left running; the next run resumes it",
                 entry.job
-            ));
+            )));
         }
     }
 }

@@ -246,7 +246,8 @@ async fn fetch_one(
         path: e.path.clone(),
         status: "failed",
         bytes: 0,
-        error: Some(m),
+        // It may quote the server (an HTTP error body): shown and stored safe.
+        error: Some(crate::textsafe::sanitise(&m)),
     };
     let target = root.join(&e.path);
     let part = PathBuf::from(format!("{}.part", target.display()));
