@@ -367,7 +367,57 @@ impl Mashup {
             ),
             ..MashupRequest::default()
         };
-        let body = serde_json::to_string(&req).expect("request serialises");
+        // Cached like every answer, so a manifest that names its target
+        // replays `--offline`.
+        let key = request_key(
+            &self.config.invoke_url,
+            &serde_json::json!({"service": service, "params": req.params}),
+        );
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&key))
+            .and_then(|b| serde_json::from_slice::<crate::wire::NameLookupResponse>(&b).ok());
+        let (parsed, attempts) = match cached {
+            Some(p) => (p, 0),
+            None if self
+                .cache
+                .as_ref()
+                .is_some_and(|c| c.mode == super::cache::Mode::Offline) =>
+            {
+                return Err(MashupError::NotCached {
+                    service: service.into(),
+                    detail: self.cache.as_ref().and_then(|c| c.damaged(&key)).unwrap_or_else(|| {
+                        format!("the name `{name}` was never resolved online; run once without --offline first, or give `ra`/`dec`")
+                    }),
+                });
+            }
+            None => {
+                let (p, bytes, n) = self.lookup_online(&req).await?;
+                if let Some(c) = &self.cache {
+                    c.put(&key, &bytes);
+                }
+                (p, n)
+            }
+        };
+        let wanted = name.trim().to_lowercase();
+        let hit = parsed
+            .resolved_coordinate
+            .iter()
+            .find(|c| c.search_string.to_lowercase() == wanted)
+            .or_else(|| parsed.resolved_coordinate.first())
+            .cloned();
+        Ok((hit, attempts))
+    }
+
+    /// One `Mast.Name.Lookup` request: the parsed answer, its bytes (for the
+    /// cache) and the attempts it took.
+    async fn lookup_online(
+        &self,
+        req: &MashupRequest,
+    ) -> Result<(crate::wire::NameLookupResponse, Vec<u8>, u64), MashupError> {
+        let service = "Mast.Name.Lookup";
+        let body = serde_json::to_string(req).expect("request serialises");
         let http_req = Request {
             auth: true,
             ..Request::post_form(
@@ -383,25 +433,17 @@ impl Mashup {
                 service: service.into(),
                 source: e,
             })?;
-        let parsed: crate::wire::NameLookupResponse =
-            serde_json::from_slice(&resp.body).map_err(|e| MashupError::Malformed {
-                service: service.into(),
-                detail: format!(
-                    "{e} (body starts: {:?})",
-                    String::from_utf8_lossy(&resp.body)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ),
-            })?;
-        let wanted = name.trim().to_lowercase();
-        let hit = parsed
-            .resolved_coordinate
-            .iter()
-            .find(|c| c.search_string.to_lowercase() == wanted)
-            .or_else(|| parsed.resolved_coordinate.first())
-            .cloned();
-        Ok((hit, u64::from(resp.attempts)))
+        let parsed = serde_json::from_slice(&resp.body).map_err(|e| MashupError::Malformed {
+            service: service.into(),
+            detail: format!(
+                "{e} (body starts: {:?})",
+                String::from_utf8_lossy(&resp.body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ),
+        })?;
+        Ok((parsed, resp.body, u64::from(resp.attempts)))
     }
 
     /// Post one request until it is COMPLETE (polling EXECUTING replies).
