@@ -1405,6 +1405,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
             return EXIT_INVALID;
         }
     };
+    if let Some(http) = &services.http {
+        let o = obs.clone();
+        http.on_retry(Arc::new(move |r| o.retrying(r)));
+    }
     // Listen for Ctrl-C before any step starts, so an early one is caught too.
     let interrupt = {
         let _in_runtime = rt.enter();

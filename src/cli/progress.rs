@@ -2,6 +2,7 @@
 //! otherwise, JSON lines with `--log-format json`, nothing with `--quiet`.
 
 use crate::exec::{Observer, Status, StepReport};
+use crate::services::http::Retry;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,6 +20,16 @@ impl Observer for Lines {
     fn step_finished(&self, r: &StepReport) {
         eprintln!("{}", summary_line(r));
     }
+
+    fn retrying(&self, r: &Retry) {
+        eprintln!("{}", retry_line(r));
+    }
+}
+
+/// `[retry] https://…: HTTP 503; attempt 2 of 6 in 1.2 s`, sanitised (the
+/// reason may be server text).
+pub fn retry_line(r: &Retry) -> String {
+    format!("[retry] {}", crate::textsafe::sanitise(&r.to_string()))
 }
 
 /// One JSON object per event on stderr.
@@ -41,6 +52,19 @@ impl Observer for JsonLines {
             o.insert("event".into(), "step_finished".into());
         }
         let _ = writeln!(std::io::stderr(), "{v}");
+    }
+
+    fn retrying(&self, r: &Retry) {
+        let line = serde_json::json!({
+            "event": "retry",
+            "url": r.url,
+            "attempt": r.attempt + 1,
+            "attempts": r.attempts,
+            "why": crate::textsafe::sanitise(&r.why),
+            "wait_s": r.wait.as_secs_f64(),
+            "retry_after_s": r.retry_after.map(|d| d.as_secs_f64()),
+        });
+        let _ = writeln!(std::io::stderr(), "{line}");
     }
 }
 
@@ -92,6 +116,10 @@ impl Observer for Bars {
             self.multi.remove(&pb);
         }
         let _ = self.multi.println(summary_line(r));
+    }
+
+    fn retrying(&self, r: &Retry) {
+        let _ = self.multi.println(retry_line(r));
     }
 }
 

@@ -93,6 +93,8 @@ pub trait Observer: Send + Sync {
     fn step_started(&self, _name: &str, _kind: &str) {}
     fn step_progress(&self, _name: &str, _rows: usize, _requests: u64) {}
     fn step_finished(&self, _report: &StepReport) {}
+    /// A request is about to be sent again (the wait is not silent).
+    fn retrying(&self, _retry: &crate::services::http::Retry) {}
 }
 
 /// An observer that ignores everything.

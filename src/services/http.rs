@@ -217,6 +217,47 @@ pub struct Response {
     pub attempts: u32,
 }
 
+/// A retry about to happen: shown in progress output, so a wait is never
+/// silent.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// The request's URL, redacted.
+    pub url: String,
+    /// The attempt that failed (1-based) and how many may be made.
+    pub attempt: u32,
+    pub attempts: u32,
+    /// Why: `HTTP 503` or the transport error.
+    pub why: String,
+    /// The wait before the next attempt.
+    pub wait: Duration,
+    /// What the server asked for (`Retry-After`), before the cap.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for Retry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}; attempt {} of {} in {:.1} s",
+            self.url,
+            self.why,
+            self.attempt + 1,
+            self.attempts,
+            self.wait.as_secs_f64()
+        )?;
+        match self.retry_after {
+            Some(ra) if ra > self.wait => {
+                write!(f, " (the server's Retry-After {} s, capped)", ra.as_secs())
+            }
+            Some(_) => write!(f, " (the server's Retry-After)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Who is told of retries.
+pub type RetryHook = Arc<dyn Fn(&Retry) + Send + Sync>;
+
 /// The shared HTTP client.
 #[derive(Debug)]
 pub struct Http {
@@ -228,6 +269,17 @@ pub struct Http {
     token: Option<Token>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     requests: AtomicU64,
+    retries: AtomicU64,
+    on_retry: std::sync::OnceLock<Hook>,
+}
+
+/// A [`RetryHook`] in a `Debug` struct.
+struct Hook(RetryHook);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryHook")
+    }
 }
 
 impl Http {
@@ -254,7 +306,19 @@ impl Http {
             token,
             hosts: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            on_retry: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Tell `hook` of every retry (once; later calls are ignored).
+    pub fn on_retry(&self, hook: RetryHook) {
+        let _ = self.on_retry.set(Hook(hook));
+    }
+
+    /// Retries made so far (requests sent again after a failure).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &HttpConfig {
@@ -386,7 +450,22 @@ impl Http {
                     }),
                 };
             }
-            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+            let wait = self.backoff(attempt, retry_after);
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            if let Some(Hook(hook)) = self.on_retry.get() {
+                hook(&Retry {
+                    url: redact(url),
+                    attempt,
+                    attempts: self.config.retries + 1,
+                    why: match &outcome {
+                        Ok(r) => format!("HTTP {}", r.status),
+                        Err(e) => e.message.clone(),
+                    },
+                    wait,
+                    retry_after,
+                });
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -676,6 +755,22 @@ fn is_secret_name(k: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_capped_retry_after_says_so() {
+        let r = super::Retry {
+            url: "https://mast.stsci.edu/api/v0/invoke".into(),
+            attempt: 1,
+            attempts: 6,
+            why: "HTTP 429".into(),
+            wait: std::time::Duration::from_secs(60),
+            retry_after: Some(std::time::Duration::from_secs(999_999_999)),
+        };
+        assert_eq!(
+            r.to_string(),
+            "https://mast.stsci.edu/api/v0/invoke: HTTP 429; attempt 2 of 6 in 60.0 s (the server's Retry-After 999999999 s, capped)"
+        );
+    }
+
     #[test]
     fn base_urls_are_plain_http_origins_with_a_safe_path() {
         for ok in [
