@@ -387,3 +387,12 @@ async fn an_oversize_part_is_restarted_not_fatal() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
     assert!(!Path::new(&format!("{}.part", path.display())).exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_columns_of_one_name_are_refused_not_emptied() {
+    // Before: a duplicate column name from the server gave an empty table
+    // and success.
+    let r = run("dup-column,only=invoke", SEARCH, &[]).await;
+    failed_with(&r, "observations", "two columns named");
+    assert!(!r.stderr.contains("[ok]"), "{}", r.stderr);
+}

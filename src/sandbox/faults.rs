@@ -10,7 +10,7 @@
 //!           | "reset" | "reset-after=" BYTES | "truncate" | "truncate-at=" BYTES
 //!           | "slow-body=" BYTES_PER_SEC | "rowcap=" ROWS
 //!           | "first=" N | "only=" ROUTE | "tap-exec=" MS
-//!           | "endless" | "extra-bytes=" BYTES | "pages-forever"
+//!           | "endless" | "extra-bytes=" BYTES | "pages-forever" | "dup-column"
 //!           | "huge-page=" MB | "gzip-bomb=" MB
 //!           | "redirect-port=" PORT | "lookup-inject"
 //! spec     =/ spec sep "error=" MSG        ; MSG runs to the end of the spec
@@ -30,7 +30,8 @@
 //! Hostile servers (for the client's bounds): `endless` sends zero bytes
 //! after the body forever (an endless download stream); `extra-bytes=N`
 //! sends N zero bytes after it (a file larger than planned);
-//! `pages-forever` rewrites a Mashup reply's `paging` to claim one more page
+//! `dup-column` renames a Mashup reply's second field to the first's name
+//! (two columns of one name); `pages-forever` rewrites a Mashup reply's `paging` to claim one more page
 //! than the one asked for, forever; `huge-page=MB` pads a JSON reply with MB
 //! megabytes of spaces before its closing brace (still valid JSON);
 //! `gzip-bomb=MB` replaces the body by a gzip stream (`Content-Encoding:
@@ -65,6 +66,7 @@ pub struct FaultSpec {
     pub endless: bool,
     pub extra_bytes: Option<u64>,
     pub pages_forever: bool,
+    pub dup_column: bool,
     pub huge_page_mb: Option<u64>,
     pub gzip_bomb_mb: Option<u64>,
     pub redirect_port: Option<u16>,
@@ -123,13 +125,14 @@ impl FaultSpec {
                 "endless" => f.endless = true,
                 "extra-bytes" => f.extra_bytes = Some(num(&k, v)?),
                 "pages-forever" => f.pages_forever = true,
+                "dup-column" => f.dup_column = true,
                 "huge-page" => f.huge_page_mb = Some(num(&k, v)?),
                 "gzip-bomb" => f.gzip_bomb_mb = Some(num(&k, v)?),
                 "redirect-port" => f.redirect_port = Some(num(&k, v)?),
                 "lookup-inject" => f.lookup_inject = true,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec, endless, extra-bytes, pages-forever, huge-page, gzip-bomb, redirect-port, lookup-inject"
+                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec, endless, extra-bytes, pages-forever, dup-column, huge-page, gzip-bomb, redirect-port, lookup-inject"
                     ));
                 }
             }
@@ -157,6 +160,7 @@ impl FaultSpec {
             endless: over.endless || self.endless,
             extra_bytes: over.extra_bytes.or(self.extra_bytes),
             pages_forever: over.pages_forever || self.pages_forever,
+            dup_column: over.dup_column || self.dup_column,
             huge_page_mb: over.huge_page_mb.or(self.huge_page_mb),
             gzip_bomb_mb: over.gzip_bomb_mb.or(self.gzip_bomb_mb),
             redirect_port: over.redirect_port.or(self.redirect_port),

@@ -1,5 +1,5 @@
 //! Hostile-server faults that rewrite a reply before it is streamed:
-//! `pages-forever`, `huge-page=MB`, `gzip-bomb=MB` (grammar in `faults`),
+//! `pages-forever`, `dup-column`, `huge-page=MB`, `gzip-bomb=MB` (grammar in `faults`),
 //! and the zero padding of `endless` / `extra-bytes=N`; and the replies of
 //! `redirect-port=PORT` and `lookup-inject`.
 
@@ -17,6 +17,9 @@ pub(super) fn rewrite(spec: &FaultSpec, payload: Payload, resp: &mut Response) -
     let mut payload = payload;
     if spec.pages_forever {
         payload = map_bytes(payload, pages_forever);
+    }
+    if spec.dup_column {
+        payload = map_bytes(payload, dup_column);
     }
     if let Some(mb) = spec.huge_page_mb {
         payload = map_bytes(payload, |b| huge_page(b, mb));
@@ -49,6 +52,22 @@ fn pages_forever(body: Vec<u8>) -> Vec<u8> {
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(1);
     p.insert("pagesFiltered".into(), (page + 1).into());
+    serde_json::to_vec(&v).unwrap_or(body)
+}
+
+/// A Mashup reply whose second field has the first field's name.
+fn dup_column(body: Vec<u8>) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    let Some(fields) = v.get_mut("fields").and_then(|f| f.as_array_mut()) else {
+        return body;
+    };
+    if fields.len() < 2 {
+        return body;
+    }
+    let first = fields[0]["name"].clone();
+    fields[1]["name"] = first;
     serde_json::to_vec(&v).unwrap_or(body)
 }
 
