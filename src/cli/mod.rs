@@ -1381,7 +1381,21 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
                 ));
                 archive.base_url = Some(running.base_url.clone());
                 archive.sandbox_token = Some(crate::sandbox::token());
-                Some(running)
+                // The sandbox's answers never go into the user's response
+                // cache: a cache of its own, removed when the run ends (its
+                // port, part of every key, changes from run to run anyway).
+                let cache = match tempfile::Builder::new()
+                    .prefix(".mastflow-sandbox-cache")
+                    .tempdir()
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: cannot create the sandbox's cache: {e}");
+                        return EXIT_FAILED;
+                    }
+                };
+                archive.cache_dir = Some(cache.path().to_path_buf());
+                Some((running, cache))
             }
             Err(e) => {
                 eprintln!("error: cannot start the sandbox: {e}");
