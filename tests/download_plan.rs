@@ -245,10 +245,16 @@ fn fetch(base: &str, plan: &Path, extra: &[&str]) -> (std::process::Output, Valu
         .arg(plan)
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(
-        &std::fs::read(plan.with_file_name("plan.fetch-report.json")).unwrap(),
-    )
-    .unwrap();
+    // A shard writes its own report (`plan.shard-I-of-N.fetch-report.json`).
+    let name = match extra.iter().position(|a| *a == "--shard") {
+        Some(i) => format!(
+            "plan.shard-{}.fetch-report.json",
+            extra[i + 1].replace('/', "-of-")
+        ),
+        None => "plan.fetch-report.json".to_string(),
+    };
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(plan.with_file_name(name)).unwrap()).unwrap();
     (o, report)
 }
 

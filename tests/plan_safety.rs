@@ -502,3 +502,92 @@ async fn a_newline_in_path_lookup_writes_no_plan_files() {
     .unwrap();
     sandbox.shutdown().await;
 }
+
+/// The shards of a job array run at once (each holds the plan lock shared and
+/// its own shard lock), one shard never runs twice, a whole-plan fetch waits
+/// for none of them but is refused while they run, and each shard writes its
+/// own report.
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_run_at_once_and_keep_their_own_reports() {
+    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config {
+        faults: Some("slow-body=25000,only=download".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let base = sandbox.base_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let o = run_manifest(&d, SMALL_PLAN, &["--base-url", &base]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let plan = d.join("out/downloads/plan.json");
+        let doc: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+        let files = doc["files"].as_array().unwrap().clone();
+        let at = |f: &Value| plan.with_file_name(f["path"].as_str().unwrap());
+        let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("mastflow"))
+            .args(["fetch", "-q", "--shard", "1/2", "--base-url", &base])
+            .arg(&plan)
+            .env_remove("MAST_API_TOKEN")
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while !PathBuf::from(format!("{}.part", at(&files[0]).display())).exists() {
+            assert!(t0.elapsed() < Duration::from_secs(60), "no download began");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let fetch = |extra: &[&str]| {
+            let mut args = vec!["fetch", "--base-url", &base];
+            args.extend_from_slice(extra);
+            args.push("out/downloads/plan.json");
+            mastflow(&d, &args, &[])
+        };
+        let twice = fetch(&["--shard", "1/2"]);
+        let whole = fetch(&[]);
+        let other = fetch(&["--shard", "2/2"]);
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "shard 1 ended before the others started: the test proves nothing"
+        );
+        assert_eq!(twice.status.code(), Some(1), "{}", stderr(&twice));
+        assert!(
+            stderr(&twice).contains("plan.json.shard-1-of-2.lock"),
+            "{}",
+            stderr(&twice)
+        );
+        assert_eq!(whole.status.code(), Some(1), "{}", stderr(&whole));
+        assert!(
+            stderr(&whole).contains("plan.json.lock"),
+            "{}",
+            stderr(&whole)
+        );
+        assert!(
+            other.status.success(),
+            "shard 2 waited or failed: {}",
+            stderr(&other)
+        );
+        assert!(first.wait().unwrap().success());
+        for (shard, mine) in [("1-of-2", [0usize, 2]), ("2-of-2", [1, 1])] {
+            let name = format!("plan.shard-{shard}.fetch-report.json");
+            let report: Value =
+                serde_json::from_slice(&std::fs::read(plan.with_file_name(&name)).unwrap())
+                    .unwrap();
+            for i in mine {
+                assert_eq!(
+                    report["files"][i]["status"], "downloaded",
+                    "{name}: {report}"
+                );
+            }
+        }
+        assert!(!plan.with_file_name("plan.fetch-report.json").exists());
+        for f in &files {
+            assert_eq!(
+                std::fs::metadata(at(f)).unwrap().len(),
+                f["size"].as_u64().unwrap()
+            );
+        }
+    })
+    .await
+    .unwrap();
+    sandbox.shutdown().await;
+}

@@ -789,7 +789,7 @@ fn cmd_fetch(
             return EXIT_INVALID;
         }
     };
-    let _lock = match fetch::lock_plan(plan) {
+    let _lock = match fetch::lock_plan(plan, shard) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -845,7 +845,7 @@ fn cmd_fetch(
     };
     let report = rt.block_on(fetch::fetch(http, entries, root.clone(), opts, progress));
     let stem = plan.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
-    let report_path = root.join(format!("{stem}.fetch-report.json"));
+    let report_path = root.join(fetch::report_name(stem, shard));
     let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     json.push(b'\n');
     if let Err(e) = crate::util::write_atomic(&report_path, |w| w.write_all(&json)) {

@@ -24,7 +24,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Why a step failed.
@@ -233,7 +232,6 @@ where
         }
     }
     let base = base_context(&m);
-    let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let mut running: JoinSet<Done> = JoinSet::new();
     let mut running_ids: BTreeSet<StepId> = BTreeSet::new();
     let mut stopping = false;
@@ -242,10 +240,13 @@ where
     loop {
         while !stopping && !ready.is_empty() {
             // Start a step only when a slot is free, so a failure is seen
-            // before more work starts.
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // before more work starts. A slot is freed when its step's result
+            // has been handled here (a finished task stays in `running` until
+            // joined), never by the task alone: a step that fails at once
+            // must stop the run before the next one starts.
+            if running.len() >= opts.jobs.max(1) {
                 break;
-            };
+            }
             let Some((_, i)) = ready.pop_first() else {
                 break;
             };
@@ -266,7 +267,6 @@ where
             running_ids.insert(i);
             let (services, obs2) = (services.clone(), obs.clone());
             running.spawn(async move {
-                let _permit = permit;
                 let start = Instant::now();
                 let step = &m2.steps[i];
                 if step.op.is_remote() {

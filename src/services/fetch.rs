@@ -122,31 +122,59 @@ pub struct FetchOptions {
 /// `--max-file-bytes` default: 50 GiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 50 << 30;
 
-/// The advisory lock a fetch holds on its plan (released on drop).
+/// The advisory locks a fetch holds on its plan (released on drop).
 pub struct PlanLock {
-    _file: std::fs::File,
+    _files: Vec<std::fs::File>,
 }
 
-/// Lock `<plan>.lock` beside the plan; refuse when another fetch holds it.
-pub fn lock_plan(plan: &Path) -> Result<PlanLock, FetchError> {
-    let path = PathBuf::from(format!("{}.lock", plan.display()));
+/// Lock the plan against other fetches of the same files. A whole-plan
+/// fetch holds `<plan>.lock` exclusively. A shard (`--shard I/N`) holds it
+/// shared, so the shards of a job array run at once, plus
+/// `<plan>.shard-I-of-N.lock` exclusively, so one shard never runs twice.
+/// Refuses when another fetch holds what is needed.
+pub fn lock_plan(plan: &Path, shard: Option<(usize, usize)>) -> Result<PlanLock, FetchError> {
+    let whole = PathBuf::from(format!("{}.lock", plan.display()));
+    let mut files = vec![take_lock(&whole, shard.is_some())?];
+    if let Some((i, n)) = shard {
+        let own = PathBuf::from(format!("{}.shard-{i}-of-{n}.lock", plan.display()));
+        files.push(take_lock(&own, false)?);
+    }
+    Ok(PlanLock { _files: files })
+}
+
+fn take_lock(path: &Path, shared: bool) -> Result<std::fs::File, FetchError> {
     let shown = path.display().to_string();
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
+        .open(path)
         .map_err(|e| FetchError::Plan {
             path: shown.clone(),
             message: e.to_string(),
         })?;
-    match fs4::FileExt::try_lock(&file) {
-        Ok(()) => Ok(PlanLock { _file: file }),
+    let taken = if shared {
+        fs4::FileExt::try_lock_shared(&file)
+    } else {
+        fs4::FileExt::try_lock(&file)
+    };
+    match taken {
+        Ok(()) => Ok(file),
         Err(fs4::TryLockError::WouldBlock) => Err(FetchError::Locked(shown)),
         Err(fs4::TryLockError::Error(e)) => Err(FetchError::Plan {
             path: shown,
             message: e.to_string(),
         }),
+    }
+}
+
+/// The report's file name: `<stem>.fetch-report.json`, or per shard
+/// `<stem>.shard-I-of-N.fetch-report.json` (shards never overwrite each
+/// other's report).
+pub fn report_name(stem: &str, shard: Option<(usize, usize)>) -> String {
+    match shard {
+        Some((i, n)) => format!("{stem}.shard-{i}-of-{n}.fetch-report.json"),
+        None => format!("{stem}.fetch-report.json"),
     }
 }
 
