@@ -67,6 +67,23 @@ async fn a_named_target_replays_offline() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(lookups(&base).await, 1, "the first run resolves M 57 once");
+    // `cache ls` says what each entry answers (issue 13 item 9).
+    let ls = Command::cargo_bin("mastflow")
+        .unwrap()
+        .args(["cache", "ls", "--cache-dir"])
+        .arg(d.join("cache"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&ls.stdout);
+    assert!(listing.contains("Mast.Name.Lookup M 57"), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("Mast.Caom.Filtered.Position")
+                && l.contains("obs_collection")
+                && l.contains("page 1")),
+        "{listing}"
+    );
     let (d2, b2) = (d.clone(), base.clone());
     let o = tokio::task::spawn_blocking(move || run(&d2, &b2, "again", &[]))
         .await

@@ -510,9 +510,17 @@ pub fn main(cli: Cli) -> i32 {
             let dir = cache_dir.unwrap_or_else(cache::Cache::default_dir);
             match action {
                 CacheAction::Ls => {
-                    let entries = cache::list(&dir);
-                    for (key, bytes, age) in &entries {
-                        println!("{key}  {bytes:>10} bytes  {:>8}s old", age.as_secs());
+                    let entries = cache::list_described(&dir);
+                    for e in &entries {
+                        println!(
+                            "{}  {:>10} bytes  {:>8}s old  {}",
+                            &e.key[..12.min(e.key.len())],
+                            e.bytes,
+                            e.age.as_secs().min(999_999_999),
+                            e.what
+                                .as_deref()
+                                .unwrap_or("(written by an older mastflow)")
+                        );
                     }
                     ui.info(&format!(
                         "{} cached responses in {}",

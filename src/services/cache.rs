@@ -76,19 +76,29 @@ impl Cache {
     }
 
     /// Store a COMPLETE response (atomically; errors are ignored: a cache
-    /// that cannot be written only costs a refetch).
-    pub fn put(&self, key: &str, body: &[u8]) {
+    /// that cannot be written only costs a refetch), with `what` it answers
+    /// (service and parameters, one line, for `mastflow cache ls`) beside it
+    /// in `<key>.what`. The description is never data: a missing or stale one
+    /// only changes what `ls` shows.
+    pub fn put(&self, key: &str, what: &str, body: &[u8]) {
         if self.mode == Mode::Offline {
             return;
         }
-        let _ = crate::util::write_atomic(&self.path(key), |w| {
+        let path = self.path(key);
+        let _ = crate::util::write_atomic(&path, |w| {
             w.write_all(header(key, body).as_bytes())?;
             w.write_all(body)
+        });
+        let line = crate::textsafe::sanitise_to(what, WHAT_CAP);
+        let _ = crate::util::write_atomic(&path.with_extension("what"), |w| {
+            w.write_all(line.as_bytes())
         });
     }
 }
 
 const MAGIC: &str = "mastflow-cache 2";
+/// Characters of an entry's description (long obsid lists are cut).
+const WHAT_CAP: usize = 300;
 
 fn header(key: &str, body: &[u8]) -> String {
     format!(
@@ -119,6 +129,40 @@ fn age(meta: &std::fs::Metadata) -> Duration {
 /// Whether the entry file for `key` is whole.
 fn whole(path: &Path, key: &str) -> bool {
     std::fs::read(path).is_ok_and(|b| verified(&b, key).is_some())
+}
+
+/// One cache entry, as `mastflow cache ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    pub key: String,
+    pub bytes: u64,
+    pub age: Duration,
+    /// Service and parameters (`Mast.Caom.Filtered {...} page 1`), when
+    /// recorded.
+    pub what: Option<String>,
+}
+
+/// Entries of a cache directory, with their descriptions.
+pub fn list_described(dir: &Path) -> Vec<Listed> {
+    list(dir)
+        .into_iter()
+        .map(|(key, bytes, age)| {
+            let what = std::fs::read_to_string(entry_path(dir, &key).with_extension("what"))
+                .ok()
+                .map(|w| crate::textsafe::sanitise_to(w.trim(), WHAT_CAP));
+            Listed {
+                key,
+                bytes,
+                age,
+                what,
+            }
+        })
+        .collect()
+}
+
+fn entry_path(dir: &Path, key: &str) -> PathBuf {
+    dir.join(&key[..2.min(key.len())])
+        .join(format!("{key}.json"))
 }
 
 /// Entries of a cache directory: (key, bytes, age).
@@ -153,10 +197,9 @@ pub fn list(dir: &Path) -> Vec<(String, u64, Duration)> {
 pub fn prune(dir: &Path, older_than: Duration) -> usize {
     let mut n = 0;
     for (key, _, age) in list(dir) {
-        let p = dir
-            .join(&key[..2.min(key.len())])
-            .join(format!("{key}.json"));
-        if (age > older_than || !whole(&p, &key)) && std::fs::remove_file(p).is_ok() {
+        let p = entry_path(dir, &key);
+        if (age > older_than || !whole(&p, &key)) && std::fs::remove_file(&p).is_ok() {
+            let _ = std::fs::remove_file(p.with_extension("what"));
             n += 1;
         }
     }

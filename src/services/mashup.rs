@@ -259,7 +259,11 @@ impl Mashup {
                     requests += n;
                     if let Some(c) = &self.cache {
                         if let Ok(bytes) = serde_json::to_vec(&resp) {
-                            c.put(&page_key, &bytes);
+                            c.put(
+                                &page_key,
+                                &format!("{service} {params} page {page}"),
+                                &bytes,
+                            );
                         }
                     }
                     resp
@@ -395,7 +399,7 @@ impl Mashup {
             None => {
                 let (p, bytes, n) = self.lookup_online(&req).await?;
                 if let Some(c) = &self.cache {
-                    c.put(&key, &bytes);
+                    c.put(&key, &format!("{service} {name}"), &bytes);
                 }
                 (p, n)
             }

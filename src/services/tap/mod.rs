@@ -333,7 +333,11 @@ impl Tap {
         let mut fetched = call.fetch(slot).await?;
         let (table, overflow) = parse_result(q, fetched.status, &fetched.body)?;
         if let Some(c) = &self.cache {
-            c.put(&key, &fetched.body);
+            c.put(
+                &key,
+                &format!("TAP {} {}", q.service_name, q.adql),
+                &fetched.body,
+            );
         }
         let (table, overflow, note) = within_maxrec(q, table, overflow);
         fetched.notes.extend(note);
