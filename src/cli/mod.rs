@@ -876,6 +876,30 @@ fn cmd_fetch(
     }
 }
 
+/// Outputs the previous run recorded in `out/run.json` that still exist
+/// and that this run does not write: stale files a reader could take for
+/// current results.
+fn stale_outputs(out: &Path, written: &[output::Written]) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(out.join("run.json")) else {
+        return Vec::new();
+    };
+    let Ok(old) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    let now: std::collections::HashSet<&str> = written.iter().map(|w| w.path.as_str()).collect();
+    let mut stale: Vec<String> = old["outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["path"].as_str())
+        .filter(|p| !now.contains(p) && out.join(p).is_file())
+        .map(|p| crate::textsafe::sanitise_to(p, 200))
+        .collect();
+    stale.sort();
+    stale.dedup();
+    stale
+}
+
 /// A table file to compare: (relative name, old path, new path).
 type DiffPair = (String, Option<PathBuf>, Option<PathBuf>);
 
@@ -1526,6 +1550,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         code = lock_step(ui, &args, file, now, &m.name, code);
     }
     if !outcome.interrupted {
+        let stale = stale_outputs(&args.out, &written);
         let published = output::write_run_record(&staging, &record).and_then(|p| {
             let mut files: Vec<String> = written.iter().map(|w| w.path.clone()).collect();
             files.push("run.json".into());
@@ -1538,13 +1563,23 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
             Ok(p)
         });
         match published {
-            Ok(p) => ui.info(&format!(
-                "run `{}` {status}: {} outputs and {} written to {}",
-                m.name,
-                written.len(),
-                p.file_name().and_then(|f| f.to_str()).unwrap_or("run.json"),
-                args.out.display()
-            )),
+            Ok(p) => {
+                ui.info(&format!(
+                    "run `{}` {status}: {} outputs and {} written to {}",
+                    m.name,
+                    written.len(),
+                    p.file_name().and_then(|f| f.to_str()).unwrap_or("run.json"),
+                    args.out.display()
+                ));
+                if !stale.is_empty() {
+                    ui.info(&format!(
+                        "note: {} output(s) of the previous run in {} were not written by this one (removed from the manifest?) and are left as they were: {}; delete them if they are no longer wanted",
+                        stale.len(),
+                        args.out.display(),
+                        stale.join(", ")
+                    ));
+                }
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_FAILED;
