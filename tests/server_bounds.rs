@@ -243,39 +243,7 @@ async fn downloads_are_not_decompressed() {
     // 64 MiB. mastflow asks for `identity` and writes what was sent: the
     // file is the 64 kB gzip stream (wrong size, so the file fails), never
     // 64 MiB of expanded zeros.
-    let sandbox = mastflow::sandbox::start(mastflow::sandbox::Config {
-        faults: Some("gzip-bomb=64,only=download".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let base = sandbox.base_url.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_path_buf();
-    let (ok, stderr) = tokio::task::spawn_blocking(move || {
-        std::fs::write(d.join("m.yaml"), PLAN).unwrap();
-        let mf = |args: &[&str]| {
-            Command::cargo_bin("mastflow")
-                .unwrap()
-                .env_remove("MAST_API_TOKEN")
-                .current_dir(&d)
-                .args(args)
-                .args(["--base-url", &base])
-                .timeout(std::time::Duration::from_secs(120))
-                .output()
-                .unwrap()
-        };
-        let o = mf(&["run", "-q", "m.yaml", "--out", "out", "--no-cache"]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let o = mf(&["fetch", "out/downloads/plan.json"]);
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap();
-    sandbox.shutdown().await;
+    let (ok, stderr, _, _, dir) = fetch_with("gzip-bomb=64,only=download", |_, _| {}).await;
     assert!(!ok, "a gzip stream passed as the planned file: {stderr}");
     let got = files(&dir.path().join("out/downloads"));
     let fits: Vec<_> = got
