@@ -240,21 +240,10 @@ impl Mashup {
                     cache_hits += 1;
                     r
                 }
-                None if self
-                    .cache
-                    .as_ref()
-                    .is_some_and(|c| c.mode == super::cache::Mode::Offline) =>
-                {
-                    return Err(MashupError::NotCached {
-                        service: service.into(),
-                        detail: self
-                            .cache
-                            .as_ref()
-                            .and_then(|c| c.damaged(&page_key))
-                            .unwrap_or_else(|| format!("no cached response for this {service} request; run once online (or without --offline) first")),
-                    });
-                }
                 None => {
+                    if let Some(e) = self.not_cached(service, &page_key, || format!("no cached response for this {service} request; run once online (or without --offline) first")) {
+                        return Err(e);
+                    }
                     let (resp, n) = self.complete(&req, start, deadline).await?;
                     requests += n;
                     if let Some(c) = &self.cache {
@@ -348,6 +337,24 @@ impl Mashup {
         }
     }
 
+    /// Under `--offline`, the error for a response the cache cannot give:
+    /// the damaged entry if there is one, else `missing`. `None` online.
+    fn not_cached(
+        &self,
+        service: &str,
+        key: &str,
+        missing: impl FnOnce() -> String,
+    ) -> Option<MashupError> {
+        let c = self
+            .cache
+            .as_ref()
+            .filter(|c| c.mode == super::cache::Mode::Offline)?;
+        Some(MashupError::NotCached {
+            service: service.into(),
+            detail: c.damaged(key).unwrap_or_else(missing),
+        })
+    }
+
     /// Resolve a target name with `Mast.Name.Lookup`: the first hit, or
     /// `None` when MAST does not know the name. Returns the requests sent.
     pub async fn lookup_name(
@@ -384,19 +391,10 @@ impl Mashup {
             .and_then(|b| serde_json::from_slice::<crate::wire::NameLookupResponse>(&b).ok());
         let (parsed, attempts) = match cached {
             Some(p) => (p, 0),
-            None if self
-                .cache
-                .as_ref()
-                .is_some_and(|c| c.mode == super::cache::Mode::Offline) =>
-            {
-                return Err(MashupError::NotCached {
-                    service: service.into(),
-                    detail: self.cache.as_ref().and_then(|c| c.damaged(&key)).unwrap_or_else(|| {
-                        format!("the name `{name}` was never resolved online; run once without --offline first, or give `ra`/`dec`")
-                    }),
-                });
-            }
             None => {
+                if let Some(e) = self.not_cached(service, &key, || format!("the name `{name}` was never resolved online; run once without --offline first, or give `ra`/`dec`")) {
+                    return Err(e);
+                }
                 let (p, bytes, n) = self.lookup_online(&req).await?;
                 if let Some(c) = &self.cache {
                     c.put(&key, &format!("{service} {name}"), &bytes);
