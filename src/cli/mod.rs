@@ -334,7 +334,7 @@ impl ArchiveArgs {
             return Ok(None);
         }
         let ttl = crate::validate::parse_duration(&self.cache_ttl)
-            .map_err(|e| format!("--cache-ttl: {e}; write e.g. 90s, 30m or 12h"))?;
+            .map_err(|e| format!("--cache-ttl: {e}"))?;
         let mode = if self.offline {
             Mode::Offline
         } else if self.refresh {
@@ -540,7 +540,7 @@ pub fn main(cli: Cli) -> i32 {
                             EXIT_OK
                         }
                         Err(e) => {
-                            eprintln!("error: --older-than: {e}; write e.g. 90s, 30m or 12h");
+                            eprintln!("error: --older-than: {e}");
                             EXIT_INVALID
                         }
                     }
