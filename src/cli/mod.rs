@@ -237,6 +237,10 @@ pub struct ParamArgs {
         value_delimiter = ':'
     )]
     pub allow_read: Vec<PathBuf>,
+    /// Treat warnings as errors: a criterion value outside CAOM's known
+    /// vocabularies (`instrument_name: NIRSPEC`) fails validation.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -634,8 +638,21 @@ impl Ui {
     }
 }
 
-/// Load and validate one manifest.
-fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
+/// Load and validate one manifest; its warnings are shown.
+fn load(
+    ui: &Ui,
+    path: &Path,
+    params: &ParamArgs,
+    format: MessageFormat,
+) -> Result<Manifest, Problems> {
+    let m = load_quietly(path, params)?;
+    if !m.warnings.items.is_empty() {
+        ui.problems(&m.warnings, format);
+    }
+    Ok(m)
+}
+
+fn load_quietly(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
     let loaded = manifest::load(path)?;
     let base_dir = path
         .parent()
@@ -648,6 +665,7 @@ fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
             sets: params.sets.clone(),
             base_dir,
             allow_read: params.allow_read.clone(),
+            strict: params.strict,
         },
     )
 }
@@ -655,7 +673,7 @@ fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
 fn cmd_validate(ui: &Ui, paths: &[PathBuf], params: &ParamArgs, format: MessageFormat) -> i32 {
     let mut code = EXIT_OK;
     for p in paths {
-        match load(p, params).and_then(|m| {
+        match load(ui, p, params, format).and_then(|m| {
             Plan::build(&m, &[])
                 .map(|plan| (m, plan))
                 .map_err(|e| plan_problem(p, e))
@@ -693,7 +711,7 @@ fn cmd_plan(
     params: &ParamArgs,
     select: &[String],
 ) -> i32 {
-    let m = match load(path, params) {
+    let m = match load(ui, path, params, MessageFormat::Human) {
         Ok(m) => m,
         Err(p) => {
             ui.problems(&p, MessageFormat::Human);
@@ -1352,7 +1370,7 @@ fn lock_step(
 }
 
 fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
-    let m = match load(&args.manifest, &args.params) {
+    let m = match load(ui, &args.manifest, &args.params, MessageFormat::Human) {
         Ok(m) => Arc::new(m),
         Err(p) => {
             ui.problems(&p, MessageFormat::Human);

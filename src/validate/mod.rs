@@ -12,6 +12,7 @@ pub mod model;
 pub mod read_trust;
 
 mod tap;
+mod vocab;
 pub use model::*;
 
 use crate::diag::{Problem, Problems};
@@ -36,6 +37,9 @@ pub struct Options {
     pub base_dir: PathBuf,
     /// More directories files may be read from (`--allow-read`).
     pub allow_read: Vec<PathBuf>,
+    /// `--strict`: warnings (values outside CAOM's known vocabularies) are
+    /// errors.
+    pub strict: bool,
 }
 
 /// Validate a loaded manifest.
@@ -55,6 +59,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         base_dir: opts.base_dir.clone(),
         allow_read: opts.allow_read.clone(),
         params_ctx: None,
+        strict: opts.strict,
     };
     if loaded.raw.version != 1 {
         let span = v.span_value(&[k("version")]);
@@ -93,7 +98,9 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
     if v.problems.has_errors() {
         return Err(v.problems);
     }
+    let warnings = v.problems;
     Ok(Manifest {
+        warnings,
         name: loaded.raw.name.clone(),
         description: loaded.raw.description.clone(),
         source: loaded.source.clone(),
@@ -131,6 +138,8 @@ struct Validator<'a> {
     /// The checked params (and no env), to check what a params-only
     /// template gives before the run.
     params_ctx: Option<crate::template::Context>,
+    /// `--strict`: vocabulary warnings are errors.
+    strict: bool,
 }
 
 /// A column reference to check, with the path of where it was written.
@@ -1361,6 +1370,7 @@ impl<'a> Validator<'a> {
         use crate::services::caom;
         let mut texts: Vec<(String, Vec<Seg>)> = Vec::new();
         let mut criteria = Vec::new();
+        let mut spelled = Vec::new();
         for (col, spec) in &cs.criteria {
             let p = vec_with(&at("criteria"), k(col));
             let Some(field) = caom::field(col) else {
@@ -1437,7 +1447,9 @@ impl<'a> Validator<'a> {
                 }
             }
             criteria.push((field.name.to_string(), crit));
+            spelled.push((col.clone(), matches!(spec, raw::CriterionSpec::Many(_))));
         }
+        self.check_vocabularies(&criteria, &spelled, &at("criteria"));
         let position = cs
             .position
             .as_ref()

@@ -43,6 +43,8 @@ impl ParamValue {
 /// A checked manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// What validation warned of (the manifest is valid); shown by the CLI.
+    pub warnings: crate::diag::Problems,
     pub name: String,
     pub description: Option<String>,
     pub source: Source,
