@@ -905,11 +905,19 @@ fn stale_outputs(out: &Path, written: &[output::Written]) -> Vec<String> {
         return Vec::new();
     };
     let now: std::collections::HashSet<&str> = written.iter().map(|w| w.path.as_str()).collect();
-    let mut stale: Vec<String> = old["outputs"]
+    let earlier = old["outputs"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|o| o["path"].as_str())
+        .filter_map(|o| o["path"].as_str());
+    let still_stale = old["stale_outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str());
+    let mut stale: Vec<String> = earlier
+        .chain(still_stale)
+        .filter(|p| crate::util::check_relative_path(p).is_ok())
         .filter(|p| !now.contains(p) && out.join(p).is_file())
         .map(|p| crate::textsafe::sanitise_to(p, 200))
         .collect();
@@ -1561,6 +1569,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         steps: &outcome.reports,
         outputs: &written,
         output_errors: out_errors.iter().map(|e| e.to_string()).collect(),
+        stale_outputs: match outcome.interrupted {
+            true => Vec::new(),
+            false => stale_outputs(&args.out, &written),
+        },
     };
     let mut code = code;
     if let Some(file) = lock_file.as_ref().filter(|_| !outcome.interrupted) {
@@ -1568,7 +1580,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         code = lock_step(ui, &args, file, now, &m.name, code);
     }
     if !outcome.interrupted {
-        let stale = stale_outputs(&args.out, &written);
+        let stale = &record.stale_outputs;
         let published = output::write_run_record(&staging, &record).and_then(|p| {
             let mut files: Vec<String> = written.iter().map(|w| w.path.clone()).collect();
             files.push("run.json".into());
