@@ -5,10 +5,22 @@
 //! file so they are reported at once; at the edge (`cli`) miette renders them
 //! with file:line:col and the offending snippet.
 
-use crate::manifest::spans::Span;
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode};
 use std::fmt;
 use std::sync::Arc;
+
+/// A byte range in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(s: Span) -> Self {
+        (s.offset, s.len).into()
+    }
+}
 
 /// The manifest text with its file name.
 #[derive(Debug, Clone)]

@@ -473,19 +473,19 @@ impl<'a> Checker<'a> {
 }
 
 /// The first line that is neither blank nor a comment.
-fn first_line(text: &str) -> crate::manifest::spans::Span {
+fn first_line(text: &str) -> crate::diag::Span {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let t = line.trim();
         if !t.is_empty() && !t.starts_with('#') {
-            return crate::manifest::spans::Span {
+            return crate::diag::Span {
                 offset,
                 len: line.trim_end().len().max(1),
             };
         }
         offset += line.len();
     }
-    crate::manifest::spans::Span::default()
+    crate::diag::Span::default()
 }
 
 fn key_text(k: &Y) -> Option<String> {

@@ -12,8 +12,9 @@ pub mod types;
 
 pub use types::*;
 
+use crate::diag::Span;
 use crate::diag::{Problem, Problems, Source};
-use spans::{Seg, Span, SpanIndex};
+use spans::{Seg, SpanIndex};
 use std::sync::LazyLock;
 
 /// A parsed manifest with its source and the position of every path.

@@ -5,6 +5,7 @@
 //! to point at file:line:col. The same pass finds duplicate keys, which it
 //! reports with both positions.
 
+use crate::diag::Span;
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
@@ -37,19 +38,6 @@ pub fn path_str(path: &[Seg]) -> String {
         }
     }
     s
-}
-
-/// A byte range in the source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Span {
-    pub offset: usize,
-    pub len: usize,
-}
-
-impl From<Span> for miette::SourceSpan {
-    fn from(s: Span) -> Self {
-        (s.offset, s.len).into()
-    }
 }
 
 /// Positions of one path.

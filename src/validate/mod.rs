@@ -15,8 +15,9 @@ mod tap;
 mod vocab;
 pub use model::*;
 
+use crate::diag::Span;
 use crate::diag::{Problem, Problems};
-use crate::manifest::spans::{Seg, Span};
+use crate::manifest::spans::Seg;
 use crate::manifest::{self as raw, Loaded, RawParam, RawStep};
 use crate::table::filter::{Condition, Filter, Spec};
 use crate::table::ops::{Agg, JoinHow, Keep, NullOrder, SortKey};

@@ -5,7 +5,7 @@
 //! step keeps its source span so run-time errors can point at it too.
 
 use crate::diag::Source;
-use crate::manifest::spans::Span;
+use crate::diag::Span;
 use crate::table::filter::Filter;
 use crate::table::io::Format;
 use crate::table::ops::{Agg, JoinHow, Keep, SortKey};

@@ -5,7 +5,8 @@
 
 use super::Validator;
 use crate::diag::Problem;
-use crate::manifest::spans::{Seg, Span};
+use crate::diag::Span;
+use crate::manifest::spans::Seg;
 use crate::manifest::{self as raw};
 use crate::services::tap::{self as tapsvc, adql};
 use crate::template::{self, Reference};
