@@ -467,4 +467,11 @@ async fn server_side_crossmatch_uploads_the_table() {
             .count(),
         3
     );
+    // This server's rows don't carry the uploaded columns: the step says so.
+    let rec: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let notes = rec["steps"][1]["notes"].to_string();
+    assert!(
+        notes.contains("has no column `name`, `ra`, `dec` of the uploaded table"),
+        "{notes}"
+    );
 }

@@ -75,6 +75,78 @@ fn large_downloads() {
         )),
         "{volume}"
     );
+    check_download_plan(&dir.path().join("downloads"), &uris);
+}
+
+/// The notebook's point: a download plan of the UNCAL files and the curl
+/// script that fetches them. The script parses (`bash -n`), and run with a
+/// stand-in `curl` it writes exactly the plan's files, each from its URL.
+fn check_download_plan(downloads: &Path, uris: &[String]) {
+    let plan: Value =
+        serde_json::from_slice(&std::fs::read(downloads.join("plan.json")).unwrap()).unwrap();
+    let files = plan["files"].as_array().unwrap();
+    let mut planned: Vec<&str> = files
+        .iter()
+        .map(|f| f["dataURI"].as_str().unwrap())
+        .collect();
+    let mut wanted: Vec<&str> = uris.iter().map(String::as_str).collect();
+    planned.sort_unstable();
+    wanted.sort_unstable();
+    assert_eq!(planned, wanted, "the plan holds every UNCAL file, once");
+    let script = downloads.join("plan.curl.sh");
+    let o = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A `curl` that writes its URL into its `-o` file.
+    let bin = tempfile::tempdir().unwrap();
+    let curl = bin.path().join("curl");
+    std::fs::write(
+        &curl,
+        "#!/usr/bin/env bash\nout=\nwhile [ $# -gt 1 ]; do [ \"$1\" = -o ] && out=$2; shift; done\nprintf %s \"$1\" > \"$out\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&curl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = std::process::Command::new("bash")
+        .arg(&script)
+        .env("PATH", path)
+        .env_remove("MAST_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "plan.curl.sh: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in files {
+        let (url, rel) = (f["url"].as_str().unwrap(), f["path"].as_str().unwrap());
+        assert!(
+            rel.starts_with("mastDownload/JWST/") && !rel.contains(".."),
+            "{rel}"
+        );
+        assert!(
+            url.ends_with(&format!("?uri={}", f["dataURI"].as_str().unwrap())),
+            "{url}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(downloads.join(rel)).unwrap(),
+            url,
+            "{rel}"
+        );
+        assert!(!downloads.join(format!("{rel}.part")).exists());
+    }
 }
 
 #[test]

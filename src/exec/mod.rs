@@ -11,6 +11,7 @@
 pub mod local;
 pub mod remote;
 mod tap;
+mod upload;
 
 pub use remote::Services;
 

@@ -333,6 +333,10 @@ async fn resolve(
     })
 }
 
+/// What one request of a fan-out gave: its index, table, request key and
+/// warning, if any.
+type PartResult = (usize, Table, String, Option<String>);
+
 /// One request of a fan-out: its batch of driving rows, if any.
 struct Part {
     index: usize,
@@ -375,10 +379,16 @@ async fn mashup(
         }
     };
     let total_parts = parts.len();
+    let driving_rows: usize = parts
+        .iter()
+        .filter_map(|p| p.rows.as_ref())
+        .map(Table::num_rows)
+        .sum();
+    let mut skipped = 0;
     let requests = Arc::new(AtomicU64::new(0));
     let hits = Arc::new(AtomicU64::new(0));
     let rows_done = Arc::new(AtomicU64::new(0));
-    let mut set: JoinSet<Result<(usize, Table, String), StepError>> = JoinSet::new();
+    let mut set: JoinSet<Result<PartResult, StepError>> = JoinSet::new();
     for part in parts {
         let part_ctx = part_context(ctx, part.rows.as_ref());
         let params = match (&op.caom, &op.si) {
@@ -400,11 +410,12 @@ async fn mashup(
         );
         let hits = hits.clone();
         // Server-side cross-match: the batch itself is the request's `data`.
-        let data = if op.upload {
-            part.rows.as_ref().map(upload_json)
-        } else {
-            None
+        let sent = match &part.rows {
+            Some(b) if op.upload => Some(super::upload::prepare(b, &op.params)?),
+            _ => None,
         };
+        skipped += sent.as_ref().map_or(0, |u| u.skipped);
+        let data = sent.as_ref().map(|u| upload_json(&u.table));
         set.spawn(async move {
             let fetched = client
                 .invoke(&service, params, data, deadline)
@@ -420,10 +431,14 @@ async fn mashup(
             if let Some(batch) = &part.rows {
                 add_carried(&mut t, batch, &carry)?;
             }
-            Ok((part.index, t, key))
+            let warning = match &sent {
+                Some(u) => super::upload::attribute(&mut t, &u.table)?,
+                None => None,
+            };
+            Ok((part.index, t, key, warning))
         });
     }
-    let mut results: Vec<(usize, Table, String)> = Vec::with_capacity(total_parts);
+    let mut results: Vec<PartResult> = Vec::with_capacity(total_parts);
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(Ok(r)) => results.push(r),
@@ -434,10 +449,10 @@ async fn mashup(
             Err(e) => return Err(StepError::Internal(format!("request task failed: {e}"))),
         }
     }
-    results.sort_by_key(|(i, _, _)| *i);
-    let keys: Vec<&str> = results.iter().map(|(_, _, k)| k.as_str()).collect();
+    results.sort_by_key(|(i, ..)| *i);
+    let keys: Vec<&str> = results.iter().map(|(_, _, k, _)| k.as_str()).collect();
     let requests_sha256 = Some(crate::util::sha256_hex(keys.join("\n").as_bytes()));
-    let tables: Vec<&Table> = results.iter().map(|(_, t, _)| t).collect();
+    let tables: Vec<&Table> = results.iter().map(|(_, t, ..)| t).collect();
     let table = if tables.is_empty() {
         Table::empty()
     } else {
@@ -461,10 +476,19 @@ async fn mashup(
         ));
     }
     if op.for_each.is_some() {
-        local.notes.push(format!(
-            "{total_parts} request(s) for batches of {}",
-            op.batch
-        ));
+        local.notes.push(if op.batch >= driving_rows {
+            format!("{total_parts} request(s) for all {driving_rows} rows")
+        } else {
+            format!("{total_parts} request(s) for batches of {}", op.batch)
+        });
+    }
+    if skipped > 0 {
+        local
+            .notes
+            .push(format!("{skipped} row(s) without a position were not sent"));
+    }
+    if let Some(w) = results.iter().find_map(|(.., w)| w.clone()) {
+        local.notes.push(w);
     }
     Ok(RemoteResult {
         local,

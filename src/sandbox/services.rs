@@ -123,30 +123,21 @@ fn cone(a: &Archive, req: &MashupRequest, brute: bool) -> Result<Answer, String>
 
 /// `Mast.Caom.Crossmatch`: the uploaded table (`data`, in the fields/data
 /// shape of a response) matched against CAOM within `radius` degrees
-/// (default 0.002). MAST does not document the output columns; the emulator
-/// answers, for each input row in order, its cone's observations with
-/// `distance` (arcsec), concatenated.
+/// (default 0.002). MAST does not document the output columns of
+/// Mast.Caom.Crossmatch; its other crossmatch services (Mast.Tic.Crossmatch)
+/// answer each match with the uploaded row's columns beside the catalogue's,
+/// and so does the emulator: for each input row in order, its cone's
+/// observations, each led by the input row's columns (a CAOM column of the
+/// same name is left out), with `distance` (arcsec) last.
 fn crossmatch(a: &Archive, req: &MashupRequest, brute: bool) -> Result<Answer, String> {
     let p = &req.params;
     let ra_col = p.get("raColumn").and_then(Value::as_str).unwrap_or("ra");
     let dec_col = p.get("decColumn").and_then(Value::as_str).unwrap_or("dec");
     let radius = num_param(p, "radius")?.unwrap_or(0.002);
-    let rows = req
-        .data
-        .as_ref()
-        .and_then(|d| d.get("data"))
-        .and_then(Value::as_array)
-        .ok_or(
-            "Crossmatch needs an input table in 'data' ({\"fields\": [...], \"data\": [...]}).",
-        )?;
-    let (mut hits, mut dist) = (Vec::new(), Vec::new());
-    for (i, row) in rows.iter().enumerate() {
-        let coord = |c: &str| {
-            row.get(c).and_then(|v| {
-                v.as_f64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            })
-        };
+    let input = upload(req)?;
+    let (mut hits, mut dist, mut from) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..input.num_rows() {
+        let coord = |c: &str| input.column(c).ok().and_then(|col| col.get(i).as_f64());
         let (Some(ra), Some(dec)) = (coord(ra_col), coord(dec_col)) else {
             return Err(format!(
                 "Input row {i} has no numeric '{ra_col}'/'{dec_col}'."
@@ -156,16 +147,62 @@ fn crossmatch(a: &Archive, req: &MashupRequest, brute: bool) -> Result<Answer, S
         for (r, d) in cone_rows(a, ra, dec, radius, brute) {
             hits.push(r);
             dist.push(d);
+            from.push(i);
         }
     }
-    Ok(caom_page(
-        a,
-        req,
-        &hits,
-        Some(&dist),
-        Extra::Cone,
-        &Columns::All,
-    ))
+    let (t, cwire, paging, range) =
+        caom_table(a, req, &hits, Some(&dist), Extra::Cone, &Columns::All);
+    let mut cols = input.take(&from[range]).into_columns();
+    let mut types: Vec<&str> = cols.iter().map(|c| wire_type(c.data_type())).collect();
+    for (c, w) in t.into_columns().into_iter().zip(cwire) {
+        if !cols.iter().any(|x| x.name == c.name) {
+            cols.push(c);
+            types.push(w);
+        }
+    }
+    let t = Table::new(cols).map_err(|e| e.to_string())?;
+    Ok(Answer {
+        body: render::complete(&t, &types, 0..t.num_rows(), paging),
+        rows: t.num_rows() as u64,
+    })
+}
+
+/// The uploaded table of a crossmatch (`fields` give the types; without
+/// them the first row's keys name the columns and types are inferred).
+fn upload(req: &MashupRequest) -> Result<Table, String> {
+    const NEED: &str =
+        "Crossmatch needs an input table in 'data' ({\"fields\": [...], \"data\": [...]}).";
+    let d = req.data.as_ref().ok_or(NEED)?;
+    let rows: Vec<serde_json::Map<String, Value>> = d
+        .get("data")
+        .filter(|v| v.is_array())
+        .map(|v| serde_json::from_value(v.clone()))
+        .ok_or(NEED)?
+        .map_err(|_| "Input table rows must be objects.".to_string())?;
+    let fields: Vec<crate::wire::Field> = match d.get("fields") {
+        Some(f) => serde_json::from_value(f.clone()).map_err(|_| {
+            "Input table 'fields' must be [{\"name\": ..., \"type\": ...}, ...].".to_string()
+        })?,
+        None => rows.first().map_or_else(Vec::new, |r| {
+            r.keys()
+                .map(|k| crate::wire::Field {
+                    name: k.clone(),
+                    type_name: String::new(),
+                })
+                .collect()
+        }),
+    };
+    crate::services::mashup::to_table(&fields, &rows).map_err(|e| e.to_string())
+}
+
+/// The Mashup `fields.type` of a column.
+fn wire_type(t: DataType) -> &'static str {
+    match t {
+        DataType::Bool => "boolean",
+        DataType::Int => "int",
+        DataType::Float => "float",
+        DataType::String => "string",
+    }
 }
 
 fn check_position(ra: f64, dec: f64, radius: f64) -> Result<(), String> {
@@ -257,22 +294,36 @@ fn caom_page(
     extra: Extra,
     cols: &Columns,
 ) -> Answer {
+    let (t, wire, paging, _) = caom_table(a, req, rows, dist, extra, cols);
+    Answer {
+        body: render::complete(&t, &wire, 0..t.num_rows(), paging),
+        rows: t.num_rows() as u64,
+    }
+}
+
+/// One page of CAOM rows with the columns a service adds, their wire types,
+/// the paging block and which of `rows` the page holds.
+fn caom_table(
+    a: &Archive,
+    req: &MashupRequest,
+    rows: &[u32],
+    dist: Option<&[f64]>,
+    extra: Extra,
+    cols: &Columns,
+) -> (Table, Vec<&'static str>, Paging, std::ops::Range<usize>) {
     let (page, size) = page_of(req);
     let paging = Paging::for_page(page, size, rows.len() as u64);
     let start = ((page - 1).saturating_mul(size) as usize).min(rows.len());
     let end = start + paging.rows as usize;
     let idx: Vec<usize> = rows[start..end].iter().map(|&r| r as usize).collect();
     let mut t = a.obs.take(&idx);
-    let mut wire: Vec<&str> = schema::CAOM.iter().map(|c| c.wire).collect();
+    let mut wire: Vec<&'static str> = schema::CAOM.iter().map(|c| c.wire).collect();
     let d: Vec<f64> = dist
         .map(|d| d[start..end].to_vec())
         .unwrap_or_else(|| vec![0.0; idx.len()]);
     add_extra(&mut t, &mut wire, extra, d);
     let (t, wire) = project(t, wire, cols);
-    Answer {
-        body: render::complete(&t, &wire, 0..t.num_rows(), paging),
-        rows: t.num_rows() as u64,
-    }
+    (t, wire, paging, start..end)
 }
 
 fn add_extra(t: &mut Table, wire: &mut Vec<&str>, extra: Extra, dist: Vec<f64>) {

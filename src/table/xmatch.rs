@@ -47,7 +47,11 @@ pub fn ang_dist_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     2.0 * h.sqrt().min(1.0).asin() / r
 }
 
-fn coords(t: &Table, p: &Position, side: &str) -> Result<Vec<Option<(f64, f64)>>, TableError> {
+pub(crate) fn coords(
+    t: &Table,
+    p: &Position,
+    side: &str,
+) -> Result<Vec<Option<(f64, f64)>>, TableError> {
     let (ra, dec) = (t.column(&p.ra)?, t.column(&p.dec)?);
     let val = |v: ValueRef<'_>, is_ra: bool| -> Option<f64> {
         match v {

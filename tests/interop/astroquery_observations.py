@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 from astropy.table import unique, vstack
-from sandbox_common import BASE, TOKEN, Observations, check, done, expect, real_csv
+from sandbox_common import BASE, TOKEN, Mast, Observations, check, done, expect, real_csv
 
 warnings.simplefilter("ignore")
 work = tempfile.mkdtemp(prefix="mastflow-interop-")
@@ -106,6 +106,21 @@ check(info["anon"] is False and info["attrib"]["display_name"] == "Sandbox User"
 ok = Observations.download_products(jpg, download_dir=os.path.join(work, "eap"))
 check(ok["Status"][0] == "COMPLETE" and os.path.getsize(ok["Local Path"][0]) == int(jpg["size"][0]), "EAP with token: COMPLETE")
 Observations.logout()
+
+# --- Mast.Caom.Crossmatch (no astroquery wrapper; the generic service_request
+# sends `data` at the top level): every match carries its uploaded row.
+up = {"fields": [{"name": "target", "type": "string"}, {"name": "ra", "type": "float"},
+                 {"name": "dec", "type": "float"}],
+      "data": [{"target": "Trappist-1", "ra": 346.62236872857875, "dec": -5.041399250518333},
+               {"target": "WASP-39", "ra": 217.32661, "dec": -3.4445}]}
+xm = Mast.service_request("Mast.Caom.Crossmatch", {"raColumn": "ra", "decColumn": "dec", "radius": 0.02}, data=up)
+check(xm.colnames[:3] == ["target", "ra", "dec"] and len(set(xm.colnames)) == len(xm.colnames),
+      f"crossmatch: the uploaded columns lead, no repeated name ({len(xm)} rows)")
+for row in up["data"]:
+    cone = Observations.query_region(f"{row['ra']} {row['dec']}", radius="0.02 deg")
+    mine = xm[xm["target"] == row["target"]]
+    check(len(mine) == len(cone) > 0 and sorted(map(str, mine["obsid"])) == sorted(map(str, cone["obsid"])),
+          f"crossmatch: the {len(mine)} rows of {row['target']} are its cone's observations")
 
 missions = Observations.list_missions()
 check("JWST" in missions and "HST" in missions, f"list_missions: {missions}")
