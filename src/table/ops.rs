@@ -664,7 +664,7 @@ pub fn group(t: &Table, by: &[String], aggs: &[(String, Agg)]) -> Result<Table, 
             .collect::<Result<_, _>>()?;
         let hint = agg_type(t, agg)?;
         let mut col = Column::from_values(name.clone(), &values, hint);
-        if let Some(src) = agg_source(agg) {
+        if let Some(src) = agg.column() {
             if matches!(
                 agg,
                 Agg::Sum(_) | Agg::Min(_) | Agg::Max(_) | Agg::Mean(_) | Agg::First(_)
@@ -677,16 +677,19 @@ pub fn group(t: &Table, by: &[String], aggs: &[(String, Agg)]) -> Result<Table, 
     Table::new(cols)
 }
 
-fn agg_source(agg: &Agg) -> Option<&str> {
-    match agg {
-        Agg::Count => None,
-        Agg::CountDistinct(c)
-        | Agg::Sum(c)
-        | Agg::Min(c)
-        | Agg::Max(c)
-        | Agg::Mean(c)
-        | Agg::First(c)
-        | Agg::Concat(c, _) => Some(c),
+impl Agg {
+    /// The column the aggregate reads (`count` reads none).
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Agg::Count => None,
+            Agg::CountDistinct(c)
+            | Agg::Sum(c)
+            | Agg::Min(c)
+            | Agg::Max(c)
+            | Agg::Mean(c)
+            | Agg::First(c)
+            | Agg::Concat(c, _) => Some(c),
+        }
     }
 }
 
@@ -701,7 +704,7 @@ fn agg_type(t: &Table, agg: &Agg) -> Result<Option<DataType>, TableError> {
 }
 
 fn aggregate(t: &Table, rows: &[usize], agg: &Agg) -> Result<Value, TableError> {
-    let col = match agg_source(agg) {
+    let col = match agg.column() {
         Some(c) => Some(t.column(c)?),
         None => None,
     };

@@ -723,7 +723,7 @@ impl<'a> Validator<'a> {
                     let p = vec_with(&at("aggregates"), k(out));
                     match parse_agg(f) {
                         Ok(a) => {
-                            if let Some(c) = agg_column(&a) {
+                            if let Some(c) = a.column() {
                                 colrefs.push(ColRef { name: c.to_string(), path: p.clone(), at_key: false });
                             }
                             aggs.push((out.clone(), a));
@@ -2768,19 +2768,6 @@ pub fn parse_agg(s: &str) -> Result<Agg, String> {
         "concat" => Agg::Concat(col, ";".into()),
         other => return Err(format!("unknown function `{other}`")),
     })
-}
-
-fn agg_column(a: &Agg) -> Option<&str> {
-    match a {
-        Agg::Count => None,
-        Agg::CountDistinct(c)
-        | Agg::Sum(c)
-        | Agg::Min(c)
-        | Agg::Max(c)
-        | Agg::Mean(c)
-        | Agg::First(c)
-        | Agg::Concat(c, _) => Some(c),
-    }
 }
 
 /// Columns a step produces, when known.
