@@ -12,7 +12,9 @@ pub mod model;
 pub mod read_trust;
 
 mod tap;
+mod timeouts;
 pub use model::*;
+pub use timeouts::parse_timeout;
 
 use crate::diag::{Problem, Problems};
 use crate::manifest::spans::{Seg, Span};
@@ -77,6 +79,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         }
     }
     let per_service = v.per_service(&loaded.raw.per_service);
+    let timeouts = v.timeouts(loaded.raw.timeouts.as_ref());
     let params = v.params(&opts.sets);
     let env = v.env();
     let mut steps: Vec<Step> = Vec::with_capacity(expanded.steps.len());
@@ -101,6 +104,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         mast_url: loaded.raw.mast_url.clone(),
         per_service,
         env,
+        timeouts,
         steps,
         outputs,
     })
@@ -445,6 +449,7 @@ impl<'a> Validator<'a> {
                 template_deps: Vec::new(),
                 span: self.span_key(&base),
                 columns: None,
+                deadline: None,
             };
         }
         let mut inputs: Vec<StepId> = Vec::new();
@@ -925,6 +930,7 @@ impl<'a> Validator<'a> {
             template_deps,
             span: self.span_key(&base),
             columns,
+            deadline: rs.deadline().and_then(|d| parse_duration(d).ok()),
         }
     }
 
