@@ -419,3 +419,37 @@ async fn a_request_timing_out_on_every_attempt_says_what_to_do() {
     assert_eq!(r.step("observations")["requests"], 2);
     insta::assert_snapshot!("request_timeout_error", stable(&r.error_of("observations")));
 }
+
+const TAP: &str = r#"
+version: 1
+name: timeouts
+steps:
+  obs:
+    kind: tap
+    service: mast-caom
+    mode: sync
+    query: |
+      SELECT obsid, obs_id FROM dbo.obspointing
+      WHERE obs_collection = 'JWST' AND proposal_id = '1073'
+outputs:
+  - {from: obs, path: obs.csv}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tap_answer_cut_short_is_retried() {
+    // The VOTable stops half-way, without `</VOTABLE>`.
+    let r = run("truncate,first=1,only=tap-sync", TAP, &[]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let retry: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("[retry] "))
+        .collect();
+    assert_eq!(retry.len(), 1, "{}", r.stderr);
+    assert!(
+        retry[0].contains("the VOTable ends without"),
+        "{}",
+        retry[0]
+    );
+    assert_eq!(r.step("obs")["retries"], 1);
+}

@@ -988,6 +988,66 @@ mod tests {
     }
 
     #[test]
+    fn answers_cut_short_are_told_from_complete_ones() {
+        use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+        let typed = |ct: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            h
+        };
+        let json = typed("application/json; charset=utf-8");
+        assert!(super::cut_short(&json, br#"{"status":"COMPLETE","data":[1,2]}"#).is_none());
+        let e = super::cut_short(&json, br#"{"status":"COMPLETE","data":[1,"#).unwrap();
+        assert!(e.contains("its JSON ends early, after 31 bytes"), "{e}");
+        // Invalid but complete JSON is not a truncation (the parser reports it).
+        assert!(super::cut_short(&json, b"{oops}").is_none());
+        assert!(super::cut_short(&json, b"").is_none());
+        let xml = typed("text/xml");
+        let vot = b"<?xml version='1.0'?><VOTABLE version='1.4'><RESOURCE></RESOURCE></VOTABLE>\n";
+        assert!(super::cut_short(&xml, vot).is_none());
+        let e = super::cut_short(&xml, &vot[..50]).unwrap();
+        assert!(e.contains("without `</VOTABLE>`"), "{e}");
+        // Other XML (a UWS job document) is not judged.
+        assert!(super::cut_short(&xml, b"<uws:job><uws:phase>EXEC").is_none());
+    }
+
+    #[test]
+    fn status_errors_count_attempts_and_say_what_to_do() {
+        let e = super::HttpError::Status {
+            url: "https://mast.stsci.edu/api/v0/invoke".into(),
+            status: 503,
+            body: "Service Unavailable".into(),
+            attempts: 6,
+        };
+        assert_eq!(
+            e.to_string(),
+            "https://mast.stsci.edu/api/v0/invoke: HTTP 503 after 6 attempts: Service Unavailable; MAST may be down or overloaded: check https://mast.stsci.edu for its status, try again later, or raise --retries"
+        );
+        let e = super::HttpError::Status {
+            url: "u".into(),
+            status: 401,
+            body: String::new(),
+            attempts: 1,
+        };
+        assert!(
+            e.to_string()
+                .starts_with("u: HTTP 401; the MAST token was refused"),
+            "{e}"
+        );
+        let e = super::HttpError::Transport {
+            url: "u".into(),
+            message: "the answer was cut short (end of file before message length reached)".into(),
+            attempts: 6,
+        };
+        assert!(
+            e.to_string().contains(
+                "after 6 attempts; the connection closed before the whole answer arrived"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn base_urls_are_plain_http_origins_with_a_safe_path() {
         for ok in [
             "https://mast.stsci.edu",
