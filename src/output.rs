@@ -147,6 +147,11 @@ pub struct RunRecord<'a> {
     pub outputs: &'a [Written],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub output_errors: Vec<String>,
+    /// Files in the output folder that an earlier run wrote and this one did
+    /// not (an output removed from the manifest), left in place; listed until
+    /// they are deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_outputs: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -333,6 +333,79 @@ fn describe_specs(specs: &[crate::table::filter::Spec]) -> String {
     }
 }
 
+/// A search's criteria and cone as `plan` shows them: ` where a = 1,
+/// t_exptime 100..; cone (ra, dec) radius 30s = 0.00833°`, so a wrong value
+/// or radius is seen before anything is sent. Templates are shown as written.
+fn describe_search(
+    m: &Manifest,
+    criteria: &[(String, crate::validate::CaomCriterion)],
+    position: Option<&crate::validate::PositionText>,
+) -> String {
+    use crate::validate::{CaomCriterion, Target};
+    let ctx = m.template_context();
+    let shown = |s: &str| params_rendered(&ctx, s);
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => shown(s),
+        other => other.to_string(),
+    };
+    let mut out = String::new();
+    if !criteria.is_empty() {
+        let parts: Vec<String> = criteria
+            .iter()
+            .map(|(col, c)| match c {
+                CaomCriterion::Values(v) if v.len() == 1 => format!("{col} = {}", text(&v[0])),
+                CaomCriterion::Values(v) => format!(
+                    "{col} in [{}]",
+                    v.iter().map(text).collect::<Vec<_>>().join(", ")
+                ),
+                CaomCriterion::Range { min, max } => format!(
+                    "{col} {}..{}",
+                    min.as_ref().map(text).unwrap_or_default(),
+                    max.as_ref().map(text).unwrap_or_default()
+                ),
+            })
+            .collect();
+        out.push_str(&format!(" where {}", parts.join(", ")));
+    }
+    if let Some(p) = position {
+        let centre = match &p.target {
+            Target::Coords { ra, dec } => format!("({}, {})", shown(ra), shown(dec)),
+            Target::Object(o) => format!("around `{}`", shown(o)),
+        };
+        let radius = shown(&p.radius);
+        let deg = crate::table::units::radius_deg(&radius, crate::validate::CONE_MAX_DEG)
+            .map(|d| format!(" = {}°", fmt_deg(d)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{}cone {centre} radius {radius}{deg}",
+            if out.is_empty() { " in a " } else { "; " },
+        ));
+    }
+    out
+}
+
+/// A template that reads only `params` rendered with their values (what
+/// will be sent); any other text as written.
+fn params_rendered(ctx: &crate::template::Context, s: &str) -> String {
+    let only_params = crate::template::is_template(s)
+        && crate::template::references(s).is_ok_and(|refs| refs.iter().all(|r| r.root == "params"));
+    match only_params {
+        true => ctx.render(s).unwrap_or_else(|_| s.to_string()),
+        false => s.to_string(),
+    }
+}
+
+/// Degrees with 3 significant digits past the leading zeros (0.00833, 2.5).
+fn fmt_deg(d: f64) -> String {
+    let digits = (2 - d.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{d:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// One line saying what a step will do.
 pub fn describe(m: &Manifest, i: StepId) -> String {
     let st = &m.steps[i];
@@ -476,11 +549,10 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             name(from),
             if *cloud { ", cloud URIs" } else { "" }
         ),
-        Op::Missions(m) => format!(
-            "{} missions search ({} condition(s){})",
-            m.mission,
-            m.conditions.len(),
-            if m.position.is_some() { ", cone" } else { "" }
+        Op::Missions(mm) => format!(
+            "{} missions search{}",
+            mm.mission,
+            describe_search(m, &mm.conditions, mm.position.as_ref())
         ),
         Op::Tap(t) => {
             let mode = match t.mode {
@@ -503,10 +575,22 @@ pub fn describe(m: &Manifest, i: StepId) -> String {
             "resolve names in {}.{column} (Mast.Name.Lookup)",
             name(from)
         ),
-        Op::Mashup(x) => match x.for_each {
-            Some(f) => format!("{} once per {} row(s) of {}", x.service, x.batch, name(&f)),
-            None => x.service.clone(),
-        },
+        Op::Mashup(x) => {
+            let search = match (&x.caom, &x.si) {
+                (Some(q), _) => describe_search(m, &q.criteria, q.position.as_ref()),
+                (None, Some(q)) => describe_search(m, &q.criteria, None),
+                (None, None) => String::new(),
+            };
+            match x.for_each {
+                Some(f) => format!(
+                    "{} once per {} row(s) of {}{search}",
+                    x.service,
+                    x.batch,
+                    name(&f)
+                ),
+                None => format!("{}{search}", x.service),
+            }
+        }
         Op::Assert(a) => {
             let mut checks = Vec::new();
             match (a.rows_min, a.rows_max) {

@@ -254,7 +254,7 @@ steps:
         "`calib_level` is not continuous",
         "`t_exptime` is continuous: give a range",
         "position ra `25:00:00` is not valid",
-        "position radius `3 furlongs` is not valid",
+        "`furlongs` in `3 furlongs` is not an angle unit",
         "column `t_exptim` does not exist in the output of `obs`",
         "did you mean `t_exptime`?",
     ] {

@@ -144,6 +144,7 @@ fn invalid_manifests_are_reported() {
             sets: sets_of(&text),
             base_dir: PathBuf::from("tests/fixtures/invalid"),
             allow_read: Vec::new(),
+            strict: false,
         };
         let known_gap = header(&text, "known-gap");
         let known_span_bug = header(&text, "known-bug") == Some("span-outside-source");
@@ -275,6 +276,7 @@ fn assert_valid(name: &str, text: &str, base_dir: &Path) -> Manifest {
         sets: Vec::new(),
         base_dir: base_dir.to_path_buf(),
         allow_read: Vec::new(),
+        strict: false,
     };
     match check(name, text, &opts) {
         Ok(m) => {

@@ -63,6 +63,7 @@ fn opts(sets: Vec<(String, String)>) -> Options {
         sets,
         base_dir: PathBuf::from("tests/fixtures/invalid"),
         allow_read: Vec::new(),
+        strict: false,
     }
 }
 

@@ -240,6 +240,10 @@ pub struct ParamArgs {
         value_delimiter = ':'
     )]
     pub allow_read: Vec<PathBuf>,
+    /// Treat warnings as errors: a criterion value outside CAOM's known
+    /// vocabularies (`instrument_name: NIRSPEC`) fails validation.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -359,7 +363,7 @@ impl ArchiveArgs {
             return Ok(None);
         }
         let ttl = crate::validate::parse_duration(&self.cache_ttl)
-            .map_err(|e| format!("--cache-ttl: {e}; write e.g. 90s, 30m or 12h"))?;
+            .map_err(|e| format!("--cache-ttl: {e}"))?;
         let mode = if self.offline {
             Mode::Offline
         } else if self.refresh {
@@ -571,7 +575,7 @@ pub fn main(cli: Cli) -> i32 {
                             EXIT_OK
                         }
                         Err(e) => {
-                            eprintln!("error: --older-than: {e}; write e.g. 90s, 30m or 12h");
+                            eprintln!("error: --older-than: {e}");
                             EXIT_INVALID
                         }
                     }
@@ -665,8 +669,21 @@ impl Ui {
     }
 }
 
-/// Load and validate one manifest.
-fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
+/// Load and validate one manifest; its warnings are shown.
+fn load(
+    ui: &Ui,
+    path: &Path,
+    params: &ParamArgs,
+    format: MessageFormat,
+) -> Result<Manifest, Problems> {
+    let m = load_quietly(path, params)?;
+    if !m.warnings.items.is_empty() {
+        ui.problems(&m.warnings, format);
+    }
+    Ok(m)
+}
+
+fn load_quietly(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
     let loaded = manifest::load(path)?;
     let base_dir = path
         .parent()
@@ -679,6 +696,7 @@ fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
             sets: params.sets.clone(),
             base_dir,
             allow_read: params.allow_read.clone(),
+            strict: params.strict,
         },
     )
 }
@@ -686,7 +704,7 @@ fn load(path: &Path, params: &ParamArgs) -> Result<Manifest, Problems> {
 fn cmd_validate(ui: &Ui, paths: &[PathBuf], params: &ParamArgs, format: MessageFormat) -> i32 {
     let mut code = EXIT_OK;
     for p in paths {
-        match load(p, params).and_then(|m| {
+        match load(ui, p, params, format).and_then(|m| {
             Plan::build(&m, &[])
                 .map(|plan| (m, plan))
                 .map_err(|e| plan_problem(p, e))
@@ -724,7 +742,7 @@ fn cmd_plan(
     params: &ParamArgs,
     select: &[String],
 ) -> i32 {
-    let m = match load(path, params) {
+    let m = match load(ui, path, params, MessageFormat::Human) {
         Ok(m) => m,
         Err(p) => {
             ui.problems(&p, MessageFormat::Human);
@@ -937,11 +955,19 @@ fn stale_outputs(out: &Path, written: &[output::Written]) -> Vec<String> {
         return Vec::new();
     };
     let now: std::collections::HashSet<&str> = written.iter().map(|w| w.path.as_str()).collect();
-    let mut stale: Vec<String> = old["outputs"]
+    let earlier = old["outputs"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|o| o["path"].as_str())
+        .filter_map(|o| o["path"].as_str());
+    let still_stale = old["stale_outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str());
+    let mut stale: Vec<String> = earlier
+        .chain(still_stale)
+        .filter(|p| crate::util::check_relative_path(p).is_ok())
         .filter(|p| !now.contains(p) && out.join(p).is_file())
         .map(|p| crate::textsafe::sanitise_to(p, 200))
         .collect();
@@ -1402,7 +1428,7 @@ fn lock_step(
 }
 
 fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
-    let m = match load(&args.manifest, &args.params) {
+    let m = match load(ui, &args.manifest, &args.params, MessageFormat::Human) {
         Ok(m) => Arc::new(m),
         Err(p) => {
             ui.problems(&p, MessageFormat::Human);
@@ -1603,6 +1629,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         steps: &outcome.reports,
         outputs: &written,
         output_errors: out_errors.iter().map(|e| e.to_string()).collect(),
+        stale_outputs: match outcome.interrupted {
+            true => Vec::new(),
+            false => stale_outputs(&args.out, &written),
+        },
     };
     let mut code = code;
     if let Some(file) = lock_file.as_ref().filter(|_| !outcome.interrupted) {
@@ -1610,7 +1640,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         code = lock_step(ui, &args, file, now, &m.name, code);
     }
     if !outcome.interrupted {
-        let stale = stale_outputs(&args.out, &written);
+        let stale = &record.stale_outputs;
         let published = output::write_run_record(&staging, &record).and_then(|p| {
             let mut files: Vec<String> = written.iter().map(|w| w.path.clone()).collect();
             files.push("run.json".into());

@@ -173,22 +173,7 @@ impl Outcome {
 
 /// The template context of a manifest (params and allowed env).
 pub fn base_context(m: &Manifest) -> Context {
-    let params = minijinja::Value::from(
-        m.params
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_jinja()))
-            .collect::<std::collections::BTreeMap<_, _>>(),
-    );
-    let env = minijinja::Value::from(
-        m.env
-            .iter()
-            .filter_map(|(k, v)| {
-                v.as_ref()
-                    .map(|v| (k.clone(), minijinja::Value::from(v.as_str())))
-            })
-            .collect::<std::collections::BTreeMap<_, _>>(),
-    );
-    Context::new(params, env)
+    m.template_context()
 }
 
 struct Done {

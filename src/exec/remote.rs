@@ -658,11 +658,8 @@ async fn position_deg(
 ) -> Result<(f64, f64, f64), StepError> {
     let r = |t: &str| ctx.render(t).map_err(StepError::Template);
     let rad_t = r(&p.radius)?;
-    let radius = crate::table::expr::parse_angle(&rad_t).ok_or_else(|| {
-        StepError::Invalid(format!(
-            "position radius `{rad_t}` is not an angle (30s, 2m, 0.5deg)"
-        ))
-    })?;
+    let radius = crate::table::units::radius_deg(&rad_t, crate::validate::CONE_MAX_DEG)
+        .map_err(|r| StepError::Invalid(format!("position radius: {r}")))?;
     let (ra, dec) = match &p.target {
         Target::Coords { ra, dec } => {
             let (ra_t, dec_t) = (r(ra)?, r(dec)?);

@@ -273,7 +273,16 @@ impl<'a> Checker<'a> {
             self.spans.value(path),
         )
         .label(format!("this is {found}"));
-        if allowed.contains(&"string") && matches!(v, Y::Number(_) | Y::Bool(_)) {
+        if let (Some(unit), Y::Number(n)) = (s.get("x-unit").and_then(J::as_str), v) {
+            let text = n.to_string();
+            let refusal = match unit {
+                "angle" => crate::table::units::radius_deg(&text, f64::INFINITY).err(),
+                _ => crate::table::units::duration(&text).err(),
+            };
+            if let Some(r) = refusal {
+                p = p.help(format!("{}: {}", r.message, r.help));
+            }
+        } else if allowed.contains(&"string") && matches!(v, Y::Number(_) | Y::Bool(_)) {
             p = p.help("quote the value to make it a string");
         } else if allowed.contains(&"array") && !matches!(v, Y::Sequence(_)) {
             p = p.help("write a list: `[a, b]` or one `- item` per line");

@@ -706,6 +706,7 @@ pub struct MashupStep {
     #[serde(default)]
     pub carry: Vec<String>,
     /// Give up waiting for an EXECUTING query after this long: `90s`, `10m`, `1h` (default 10m).
+    #[schemars(extend("x-unit" = "duration"))]
     #[serde(default)]
     pub deadline: Option<String>,
 }
@@ -736,7 +737,7 @@ pub struct PositionSpec {
     /// to: names are unreliable for crowded fields.
     #[serde(default)]
     pub object: Option<Scalar>,
-    /// `30s`, `2m`, `0.5deg`, or degrees (default `0.2deg`, as MAST's).
+    /// `30s`, `2m`, `0.5deg`: a unit is required (default `0.2deg`, as MAST's).
     #[serde(default)]
     pub radius: Option<Scalar>,
 }
@@ -771,6 +772,7 @@ pub struct CaomStep {
     #[serde(default)]
     pub max: Option<u64>,
     /// Give up waiting for an EXECUTING query after this long (default 10m).
+    #[schemars(extend("x-unit" = "duration"))]
     #[serde(default)]
     pub deadline: Option<String>,
 }
@@ -797,6 +799,7 @@ pub struct ProductsStep {
     #[serde(default)]
     pub unique: Option<bool>,
     /// Give up waiting for an EXECUTING query after this long (default 10m).
+    #[schemars(extend("x-unit" = "duration"))]
     #[serde(default)]
     pub deadline: Option<String>,
 }
@@ -843,6 +846,7 @@ pub struct SiKeywordsStep {
     #[serde(default)]
     pub columns: Option<Vec<String>>,
     /// Give up waiting for an EXECUTING query after this long (default 10m).
+    #[schemars(extend("x-unit" = "duration"))]
     #[serde(default)]
     pub deadline: Option<String>,
 }
@@ -924,6 +928,7 @@ pub struct DuplicationStep {
     #[serde(default)]
     pub radius_column: Option<String>,
     /// Radius for targets without their own (default `30s`).
+    #[schemars(extend("x-unit" = "angle"))]
     #[serde(default)]
     pub radius: Option<String>,
     /// Extra CAOM criteria for every search (default `obs_collection: JWST`).
@@ -989,7 +994,8 @@ pub struct CrossmatchStep {
     /// RA and Dec columns of the right table (default `[ra, dec]`; CAOM's are `[s_ra, s_dec]`).
     #[serde(default)]
     pub right_position: Option<(String, String)>,
-    /// Match radius: `1s`, `30s`, `2m`, `0.01deg`.
+    /// Match radius: `1s`, `30s`, `2m`, `0.01deg` (a unit is required).
+    #[schemars(extend("x-unit" = "angle"))]
     pub radius: String,
     /// `best` (the nearest partner of each left row) or `all` (every pair).
     #[serde(default)]
@@ -1099,9 +1105,11 @@ pub struct TapStep {
     pub page_size: Option<u64>,
     /// A sync query slower than this is resubmitted as an async job (mode
     /// `auto`) or fails (mode `sync`) (default `60s`, MAST's gateway timeout).
+    #[schemars(extend("x-unit" = "duration"))]
     #[serde(default)]
     pub sync_timeout: Option<String>,
     /// Give up on an async job that has not finished after this long (default `1h`).
+    #[schemars(extend("x-unit" = "duration"))]
     #[serde(default)]
     pub deadline: Option<String>,
     /// Result serialisation asked for: `binary2` (default; keeps null

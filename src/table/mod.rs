@@ -17,6 +17,7 @@ pub mod filter;
 pub mod io;
 pub mod normalize;
 pub mod ops;
+pub mod units;
 pub mod value;
 pub mod xmatch;
 

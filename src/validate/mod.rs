@@ -13,6 +13,7 @@ pub mod read_trust;
 
 mod tap;
 mod timeouts;
+mod vocab;
 pub use model::*;
 pub use timeouts::parse_timeout;
 
@@ -21,6 +22,7 @@ use crate::manifest::spans::{Seg, Span};
 use crate::manifest::{self as raw, Loaded, RawParam, RawStep};
 use crate::table::filter::{Condition, Filter, Spec};
 use crate::table::ops::{Agg, JoinHow, Keep, NullOrder, SortKey};
+use crate::table::units::Refusal;
 use crate::table::{ColumnMeta, Table, Value};
 use crate::template::{self, Reference};
 use indexmap::IndexMap;
@@ -37,6 +39,9 @@ pub struct Options {
     pub base_dir: PathBuf,
     /// More directories files may be read from (`--allow-read`).
     pub allow_read: Vec<PathBuf>,
+    /// `--strict`: warnings (values outside CAOM's known vocabularies) are
+    /// errors.
+    pub strict: bool,
 }
 
 /// Validate a loaded manifest.
@@ -55,6 +60,8 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         generated: expanded.generated.clone(),
         base_dir: opts.base_dir.clone(),
         allow_read: opts.allow_read.clone(),
+        params_ctx: None,
+        strict: opts.strict,
     };
     if loaded.raw.version != 1 {
         let span = v.span_value(&[k("version")]);
@@ -82,6 +89,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
     let timeouts = v.timeouts(loaded.raw.timeouts.as_ref());
     let params = v.params(&opts.sets);
     let env = v.env();
+    v.params_ctx = Some(template_context(&params, &IndexMap::new()));
     let mut steps: Vec<Step> = Vec::with_capacity(expanded.steps.len());
     for (i, (name, rs)) in expanded.steps.iter().enumerate() {
         let step = v.step(i, name, rs, &steps, &params, &env);
@@ -93,7 +101,9 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
     if v.problems.has_errors() {
         return Err(v.problems);
     }
+    let warnings = v.problems;
     Ok(Manifest {
+        warnings,
         name: loaded.raw.name.clone(),
         description: loaded.raw.description.clone(),
         source: loaded.source.clone(),
@@ -129,6 +139,11 @@ struct Validator<'a> {
     generated: IndexMap<String, String>,
     base_dir: PathBuf,
     allow_read: Vec<PathBuf>,
+    /// The checked params (and no env), to check what a params-only
+    /// template gives before the run.
+    params_ctx: Option<crate::template::Context>,
+    /// `--strict`: vocabulary warnings are errors.
+    strict: bool,
 }
 
 /// A column reference to check, with the path of where it was written.
@@ -1102,6 +1117,7 @@ impl<'a> Validator<'a> {
                     raw::FilterValue::One(None) => Spec::Value(Value::Null),
                     raw::FilterValue::One(Some(s)) => Spec::Value(scalar_value(s)),
                     raw::FilterValue::Range(r) => {
+                        self.range_finite(r, &vp);
                         if r.min.is_none() && r.max.is_none() {
                             self.err(
                                 Problem::new(
@@ -1360,6 +1376,7 @@ impl<'a> Validator<'a> {
         use crate::services::caom;
         let mut texts: Vec<(String, Vec<Seg>)> = Vec::new();
         let mut criteria = Vec::new();
+        let mut spelled = Vec::new();
         for (col, spec) in &cs.criteria {
             let p = vec_with(&at("criteria"), k(col));
             let Some(field) = caom::field(col) else {
@@ -1379,6 +1396,7 @@ impl<'a> Validator<'a> {
             };
             let crit = match spec {
                 raw::CriterionSpec::Range(r) => {
+                    self.range_finite(r, &p);
                     if !field.continuous {
                         self.err(
                             Problem::new(
@@ -1435,7 +1453,9 @@ impl<'a> Validator<'a> {
                 }
             }
             criteria.push((field.name.to_string(), crit));
+            spelled.push((col.clone(), matches!(spec, raw::CriterionSpec::Many(_))));
         }
+        self.check_vocabularies(&criteria, &spelled, &at("criteria"));
         let position = cs
             .position
             .as_ref()
@@ -1561,6 +1581,7 @@ impl<'a> Validator<'a> {
             let p = vec_with(path, k(col));
             let crit = match c {
                 raw::CriterionSpec::Range(r) => {
+                    self.range_finite(r, &p);
                     for (end, v) in [("min", &r.min), ("max", &r.max)] {
                         let Some(raw::Scalar::Str(t)) = v else {
                             continue;
@@ -1650,13 +1671,28 @@ impl<'a> Validator<'a> {
         for (name, text, check) in checks {
             let vp = vec_with(path, k(name));
             if template::is_template(&text) {
-                texts.push((text, vp));
+                texts.push((text.clone(), vp.clone()));
+                if let (2, Some(given)) = (check, self.params_rendered(&text)) {
+                    if let Err(r) = crate::table::units::radius_deg(&given, CONE_MAX_DEG) {
+                        let r = Refusal {
+                            message: format!("`{text}` gives `{given}`: {}", r.message),
+                            help: format!("{} (in the param's default or --set)", r.help),
+                        };
+                        self.refuse("bad_position", r, &vp);
+                    }
+                }
                 continue;
             }
             let ok = match check {
                 0 => crate::services::caom::parse_ra(&text).is_some(),
                 1 => crate::services::caom::parse_dec(&text).is_some(),
-                _ => crate::table::expr::parse_angle(&text).is_some(),
+                _ => match crate::table::units::radius_deg(&text, CONE_MAX_DEG) {
+                    Ok(_) => true,
+                    Err(r) => {
+                        self.refuse("bad_position", r, &vp);
+                        continue;
+                    }
+                },
             };
             if !ok {
                 let help = match check {
@@ -1750,17 +1786,10 @@ impl<'a> Validator<'a> {
             path: vec_with(&at("left_position"), Seg::Index(1)),
             at_key: false,
         });
-        let radius = match crate::table::expr::parse_angle(&x.radius) {
-            Some(r) if r > 0.0 => r,
-            _ => {
-                self.err(
-                    Problem::new(
-                        "bad_value",
-                        format!("radius `{}` is not an angle", x.radius),
-                        self.span_value(&at("radius")),
-                    )
-                    .help("give e.g. `3.6s` or `0.001deg`"),
-                );
+        let radius = match crate::table::units::radius_deg(&x.radius, CONE_MAX_DEG) {
+            Ok(r) => r,
+            Err(r) => {
+                self.refuse("bad_value", r, &at("radius"));
                 0.001
             }
         };
@@ -1839,17 +1868,10 @@ impl<'a> Validator<'a> {
             let name = s.name.clone();
             self.check_columns(&refs, &cols, &name, &IndexMap::new());
         }
-        let radius_deg = match crate::table::expr::parse_angle(&x.radius) {
-            Some(r) if r > 0.0 && r <= 10.0 => r,
-            _ => {
-                self.err(
-                    Problem::new(
-                        "bad_value",
-                        format!("radius `{}` is not a match radius", x.radius),
-                        self.span_value(&at("radius")),
-                    )
-                    .help("give an angle up to 10 degrees: `1s`, `30s`, `2m`, `0.01deg`"),
-                );
+        let radius_deg = match crate::table::units::radius_deg(&x.radius, MATCH_MAX_DEG) {
+            Ok(r) => r,
+            Err(r) => {
+                self.refuse("bad_value", r, &at("radius"));
                 1.0 / 3600.0
             }
         };
@@ -1898,6 +1920,46 @@ impl<'a> Validator<'a> {
     }
 
     /// A Mashup step's `deadline` (default 10 minutes).
+    /// Refuse a range end that is NaN or infinite: NaN compares false with
+    /// everything, so the search would silently find 0 rows.
+    fn range_finite(&mut self, r: &raw::RangeSpec, path: &[Seg]) {
+        for (end, v) in [("min", &r.min), ("max", &r.max)] {
+            let x = match v {
+                Some(raw::Scalar::Float(x)) => *x,
+                Some(raw::Scalar::Str(t)) => match t.trim().parse::<f64>() {
+                    Ok(x) => x,
+                    Err(_) => continue,
+                },
+                _ => continue,
+            };
+            if !x.is_finite() {
+                let vp = vec_with(path, k(end));
+                self.err(
+                    Problem::new(
+                        "bad_range",
+                        format!("range {end} `{x}` is not a finite number, so nothing would match"),
+                        self.span_value(&vp),
+                    )
+                    .help(format!(
+                        "give a finite {end}, or leave `{end}` out for an open range"
+                    )),
+                );
+            }
+        }
+    }
+
+    /// What a template that reads only `params` gives, if it is one.
+    fn params_rendered(&self, text: &str) -> Option<String> {
+        let refs = template::references(text).ok()?;
+        let only_params = !refs.is_empty() && refs.iter().all(|r| r.root == "params");
+        only_params.then(|| self.params_ctx.as_ref()?.render(text).ok())?
+    }
+
+    /// Report a unit or range refusal at the value `path` points to.
+    fn refuse(&mut self, code: &'static str, r: Refusal, path: &[Seg]) {
+        self.err(Problem::new(code, r.message, self.span_value(path)).help(r.help));
+    }
+
     fn deadline(&mut self, d: Option<&str>, path: &[Seg]) -> std::time::Duration {
         self.duration_or(d, path, 600)
     }
@@ -1912,18 +1974,16 @@ impl<'a> Validator<'a> {
     ) -> std::time::Duration {
         let default = std::time::Duration::from_secs(default_secs);
         let Some(d) = d else { return default };
-        let parsed = parse_duration(d).and_then(|x| {
-            (!x.is_zero())
-                .then_some(x)
-                .ok_or_else(|| format!("`{d}` is not a duration"))
+        let parsed = crate::table::units::duration(d).and_then(|x| {
+            (!x.is_zero()).then_some(x).ok_or_else(|| Refusal {
+                message: format!("`{d}` is zero: nothing could finish in it"),
+                help: "write e.g. `90s`, `10min` or `1h`".into(),
+            })
         });
         match parsed {
             Ok(d) => d,
-            Err(msg) => {
-                self.err(
-                    Problem::new("bad_value", msg, self.span_value(path))
-                        .help("write e.g. `90s`, `10m` or `1h`"),
-                );
+            Err(r) => {
+                self.err(Problem::new("bad_value", r.message, self.span_value(path)).help(r.help));
                 default
             }
         }
@@ -2436,6 +2496,12 @@ fn json_strings(v: &serde_json::Value, path: &mut Vec<Seg>, out: &mut Vec<(Strin
 /// How many steps of a cycle its message names and marks.
 const CYCLE_SHOWN: usize = 6;
 
+/// The largest cone radius: 180° is the whole sky.
+pub const CONE_MAX_DEG: f64 = 180.0;
+/// The largest cross-match radius: beyond 10° a "match" is no longer one
+/// source (and the pairs grow as the square of the radius).
+pub const MATCH_MAX_DEG: f64 = 10.0;
+
 /// `steps form a cycle: a → b → a`, or for a long cycle its first steps
 /// and its length, so a 10k-step cycle gives a short message.
 fn cycle_message(names: &[&str]) -> String {
@@ -2450,31 +2516,11 @@ fn cycle_message(names: &[&str]) -> String {
     )
 }
 
-/// `90s`, `10m`, `1h`, `500ms`, or bare seconds. The error says what is
-/// wrong: not a duration, or too long to represent (more than ~584 billion
-/// years overflows `Duration`).
+/// A duration with its unit (`90s`, `10min`, `1h`, `500ms`): the error
+/// says what is wrong (no unit, not a duration, too long to represent) and
+/// what to write; see [`crate::table::units::duration`].
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let secs = duration_secs(s).ok_or_else(|| format!("`{s}` is not a duration"))?;
-    std::time::Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("`{s}` is too long for a duration"))
-}
-
-/// The seconds `s` names, if it is a finite, non-negative duration.
-fn duration_secs(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let x: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" | "secs" => x,
-        "ms" => x / 1000.0,
-        "m" | "min" => x * 60.0,
-        "h" => x * 3600.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then_some(secs)
+    crate::table::units::duration(s).map_err(|r| r.to_string())
 }
 
 /// A template with its `{{ }}` and `{% %}` segments removed.

@@ -43,6 +43,8 @@ impl ParamValue {
 /// A checked manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// What validation warned of (the manifest is valid); shown by the CLI.
+    pub warnings: crate::diag::Problems,
     pub name: String,
     pub description: Option<String>,
     pub source: Source,
@@ -324,6 +326,35 @@ pub enum CaomCriterion {
         min: Option<serde_json::Value>,
         max: Option<serde_json::Value>,
     },
+}
+
+impl Manifest {
+    /// The template context of a manifest (params and allowed env).
+    pub fn template_context(&self) -> crate::template::Context {
+        template_context(&self.params, &self.env)
+    }
+}
+
+/// The template context of checked params and the allowed env variables.
+pub fn template_context(
+    params: &IndexMap<String, ParamValue>,
+    env: &IndexMap<String, Option<String>>,
+) -> crate::template::Context {
+    let params = minijinja::Value::from(
+        params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_jinja()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    );
+    let env = minijinja::Value::from(
+        env.iter()
+            .filter_map(|(k, v)| {
+                v.as_ref()
+                    .map(|v| (k.clone(), minijinja::Value::from(v.as_str())))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    );
+    crate::template::Context::new(params, env)
 }
 
 impl Op {
