@@ -897,7 +897,7 @@ fn cmd_fetch(
         shard,
         only_public,
         verify,
-        retries: 5,
+        retries: archive.retries,
         max_file_bytes,
     };
     let report = rt.block_on(fetch::fetch(http, entries, root.clone(), opts, progress));
