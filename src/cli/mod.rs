@@ -22,6 +22,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_INVALID: i32 = 2;
 pub const EXIT_CHANGED: i32 = 3;
+/// The run timeout passed (`--run-timeout`, `timeouts.run`); the number
+/// GNU `timeout` uses.
+pub const EXIT_TIMED_OUT: i32 = 124;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// The journal of async TAP jobs in the output directory.
@@ -276,6 +279,16 @@ pub struct RunArgs {
     /// data), started in-process on a free port; uses its test token.
     #[arg(long)]
     pub sandbox: bool,
+    /// Bound of an archive step without its own `deadline`, its requests and
+    /// retries included (`90s`, `30min`, `2h`) [default: the manifest's
+    /// `timeouts.step`, else none].
+    #[arg(long, value_name = "DUR", value_parser = crate::validate::parse_timeout)]
+    pub step_timeout: Option<std::time::Duration>,
+    /// Bound of the whole run: steps still running are cut off, the outputs
+    /// of finished steps are written, exit 124 [default: the manifest's
+    /// `timeouts.run`, else none].
+    #[arg(long, value_name = "DUR", value_parser = crate::validate::parse_timeout)]
+    pub run_timeout: Option<std::time::Duration>,
 }
 
 /// Where MAST is and how to talk to it.
@@ -328,6 +341,18 @@ pub struct ArchiveArgs {
     /// `256MiB`, `1GiB`); a larger page, or a gzip bomb, is a step error.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub max_response_bytes: u64,
+    /// Timeout of one HTTP request, connection to last byte (`60s`, `10min`);
+    /// a request that outlives it is retried [default: the manifest's
+    /// `timeouts.request`, else 600s].
+    #[arg(long, value_name = "DUR", value_parser = crate::validate::parse_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
+    /// The manifest's `timeouts.request`, under the flag.
+    #[arg(skip)]
+    pub manifest_request_timeout: Option<std::time::Duration>,
+    /// Attempts after the first for a request that fails on a reset, a
+    /// timeout, a cut-short answer, 429 or 5xx (0 to 20).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
 }
 
 impl ArchiveArgs {
@@ -376,12 +401,18 @@ impl ArchiveArgs {
             }
             _ => auth::load_token(self.token_file.as_deref()).map_err(|e| e.to_string())?,
         };
+        let defaults = http::HttpConfig::default();
         let config = http::HttpConfig {
             per_host: self.per_host as usize,
             mast_hosts,
             max_pages: self.max_pages,
             max_response_bytes: self.max_response_bytes,
-            ..http::HttpConfig::default()
+            retries: self.retries,
+            timeout: self
+                .request_timeout
+                .or(self.manifest_request_timeout)
+                .unwrap_or(defaults.timeout),
+            ..defaults
         };
         Ok(Arc::new(
             http::Http::new(config, token).map_err(|e| e.to_string())?,
@@ -866,7 +897,7 @@ fn cmd_fetch(
         shard,
         only_public,
         verify,
-        retries: 5,
+        retries: archive.retries,
         max_file_bytes,
     };
     let report = rt.block_on(fetch::fetch(http, entries, root.clone(), opts, progress));
@@ -892,6 +923,25 @@ fn cmd_fetch(
     } else {
         EXIT_OK
     }
+}
+
+/// The message of a run cut off by its timeout: which steps, and what to do.
+fn run_timed_out(outcome: &exec::Outcome, after: Option<std::time::Duration>) -> String {
+    let cut: Vec<&str> = outcome
+        .reports
+        .iter()
+        .filter(|r| r.status == Status::TimedOut)
+        .map(|r| r.name.as_str())
+        .collect();
+    format!(
+        "error: the run timeout ({}) passed; steps cut off: {}; the outputs of finished steps are written and run.json lists every step's status; raise --run-timeout (or `timeouts.run` in the manifest), or run the rest with --select",
+        crate::services::http::human_duration(after.unwrap_or_default()),
+        if cut.is_empty() {
+            "none".to_string()
+        } else {
+            cut.join(", ")
+        }
+    )
 }
 
 /// Outputs the previous run recorded in `out/run.json` that still exist
@@ -1421,7 +1471,10 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         jobs: args.jobs as usize,
         keep_going: args.keep_going,
         dry_run: false,
+        step_timeout: args.step_timeout.or(m.timeouts.step),
+        run_timeout: args.run_timeout.or(m.timeouts.run),
     };
+    let run_timeout = opts.run_timeout;
     let obs = observer(ui);
     // `--sandbox`: our MAST emulator, in-process, on a free port.
     let mut archive = args.archive.clone();
@@ -1429,6 +1482,7 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
         archive.base_url = m.mast_url.clone();
     }
     archive.manifest_per_service = m.per_service.clone();
+    archive.manifest_request_timeout = m.timeouts.request;
     let _sandbox = if args.sandbox {
         match rt.block_on(crate::sandbox::start(crate::sandbox::Config::default())) {
             Ok(running) => {
@@ -1516,6 +1570,8 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     };
     let code = if outcome.interrupted {
         EXIT_INTERRUPTED
+    } else if outcome.timed_out {
+        EXIT_TIMED_OUT
     } else if outcome.failed() || !out_errors.is_empty() {
         EXIT_FAILED
     } else {
@@ -1547,9 +1603,13 @@ fn cmd_run(ui: &Ui, args: RunArgs) -> i32 {
     for e in &out_errors {
         eprintln!("error: {e}");
     }
+    if outcome.timed_out {
+        eprintln!("{}", run_timed_out(&outcome, run_timeout));
+    }
     let status = match code {
         EXIT_OK => "succeeded",
         EXIT_INTERRUPTED => "interrupted",
+        EXIT_TIMED_OUT => "timed_out",
         _ => "failed",
     };
     let manifest_path = args.manifest.display().to_string();

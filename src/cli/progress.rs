@@ -131,6 +131,7 @@ pub fn summary_line(r: &StepReport) -> String {
         Status::Failed => "FAILED",
         Status::Skipped => "skipped",
         Status::Cancelled => "cancelled",
+        Status::TimedOut => "TIMED OUT",
         Status::NotSelected => "not selected",
         Status::Planned => "planned",
     };

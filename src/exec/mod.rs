@@ -42,6 +42,22 @@ pub enum StepError {
     Service(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The step outlived its bound (its `deadline`, else `--step-timeout`),
+    /// retries included.
+    #[error(
+        "did not finish within {} ({bound}){}; {requests} request{} sent; raise {raise}, narrow the query, or try again later",
+        crate::services::http::human_duration(*.after),
+        last_retry.as_ref().map(|w| format!(", still retrying after {w}")).unwrap_or_default(),
+        if *.requests == 1 { "" } else { "s" }
+    )]
+    TimedOut {
+        after: Duration,
+        /// Where the bound comes from: `its deadline` or `--step-timeout`.
+        bound: &'static str,
+        raise: &'static str,
+        requests: u64,
+        last_retry: Option<String>,
+    },
 }
 
 /// Final state of a step.
@@ -56,6 +72,8 @@ pub enum Status {
     Skipped,
     /// Stopped by Ctrl-C or by another step's failure.
     Cancelled,
+    /// Cut off by the run timeout (`--run-timeout`, `timeouts.run`).
+    TimedOut,
     /// Not part of `--select`.
     NotSelected,
     /// `--dry-run`.
@@ -72,7 +90,10 @@ pub struct StepReport {
     pub rows_in: Vec<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_out: Option<usize>,
+    /// Requests sent, each attempt counted (also when the step failed).
     pub requests: u64,
+    /// Of those, requests sent again after a failure (a reset, a 503, ...).
+    pub retries: u64,
     pub cache_hits: u64,
     /// SHA-256 of the canonical Mashup request keys (remote steps only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +128,11 @@ pub struct RunOptions {
     pub jobs: usize,
     pub keep_going: bool,
     pub dry_run: bool,
+    /// Bound of an archive step without a `deadline`, retries included.
+    pub step_timeout: Option<Duration>,
+    /// Bound of the whole run: running steps are cut off (`timed_out`),
+    /// finished ones keep their outputs.
+    pub run_timeout: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -115,6 +141,8 @@ impl Default for RunOptions {
             jobs: 4,
             keep_going: false,
             dry_run: false,
+            step_timeout: None,
+            run_timeout: None,
         }
     }
 }
@@ -125,6 +153,8 @@ pub struct Outcome {
     pub reports: Vec<StepReport>,
     pub tables: Vec<Option<Arc<Table>>>,
     pub interrupted: bool,
+    /// The run timeout passed (steps were cut off).
+    pub timed_out: bool,
 }
 
 impl Outcome {
@@ -132,7 +162,11 @@ impl Outcome {
         self.reports.iter().any(|r| {
             matches!(
                 r.status,
-                Status::Failed | Status::AssertionFailed | Status::Skipped | Status::Cancelled
+                Status::Failed
+                    | Status::AssertionFailed
+                    | Status::Skipped
+                    | Status::Cancelled
+                    | Status::TimedOut
             )
         })
     }
@@ -147,10 +181,69 @@ struct Done {
     id: StepId,
     result: Result<local::LocalResult, StepError>,
     requests: u64,
+    retries: u64,
     cache_hits: u64,
     requests_sha256: Option<String>,
     jobs: Vec<String>,
     elapsed: Duration,
+}
+
+/// Run an archive step within its bound (its `deadline`, else
+/// `step_timeout`), counting its requests and retries even when it fails.
+async fn remote_step(
+    id: StepId,
+    m: Arc<Manifest>,
+    inputs: Vec<Arc<Table>>,
+    ctx: Context,
+    services: Arc<Services>,
+    obs: Arc<dyn Observer>,
+    step_timeout: Option<Duration>,
+) -> Done {
+    let start = Instant::now();
+    let step = &m.steps[id];
+    let scope = Arc::new(crate::services::http::Scope::default());
+    let work = crate::services::http::in_scope(
+        Some(scope.clone()),
+        remote::run(&step.name, &step.op, &inputs, &ctx, &services, &obs),
+    );
+    let bound = match (step.deadline, step_timeout) {
+        (Some(d), _) => Some((d, "its `deadline`", "the step's `deadline`")),
+        (None, Some(t)) => Some((t, "--step-timeout", "--step-timeout (or `timeouts.step`)")),
+        (None, None) => None,
+    };
+    let r = match bound {
+        None => work.await,
+        Some((after, bound, raise)) => match tokio::time::timeout(after, work).await {
+            Ok(r) => r,
+            Err(_) => Err(StepError::TimedOut {
+                after,
+                bound,
+                raise,
+                requests: scope.requests(),
+                last_retry: scope.last_retry(),
+            }),
+        },
+    };
+    let (result, requests, cache_hits, requests_sha256, jobs) = match r {
+        Ok(r) => (
+            Ok(r.local),
+            r.requests.max(scope.requests()),
+            r.cache_hits,
+            r.requests_sha256,
+            r.jobs,
+        ),
+        Err(e) => (Err(e), scope.requests(), 0, None, Vec::new()),
+    };
+    Done {
+        id,
+        result,
+        requests,
+        retries: scope.retries(),
+        cache_hits,
+        requests_sha256,
+        jobs,
+        elapsed: start.elapsed(),
+    }
 }
 
 /// Run the plan. `interrupt` resolves when the user asks to stop (Ctrl-C).
@@ -181,6 +274,7 @@ where
             rows_in: Vec::new(),
             rows_out: None,
             requests: 0,
+            retries: 0,
             cache_hits: 0,
             requests_sha256: None,
             duration_ms: 0,
@@ -195,6 +289,7 @@ where
             reports,
             tables,
             interrupted: false,
+            timed_out: false,
         };
     }
     let mut waiting: Vec<usize> = m.steps.iter().map(|s| s.deps.len()).collect();
@@ -222,7 +317,11 @@ where
     let mut running_ids: BTreeSet<StepId> = BTreeSet::new();
     let mut stopping = false;
     let mut interrupted = false;
+    let mut timed_out = false;
+    let run_timeout = opts.run_timeout;
+    let run_deadline = tokio::time::sleep(run_timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(interrupt);
+    tokio::pin!(run_deadline);
     loop {
         while !stopping && !ready.is_empty() {
             // Start a step only when a slot is free, so a failure is seen
@@ -252,31 +351,11 @@ where
             obs.step_started(&m.steps[i].name, m.steps[i].kind);
             running_ids.insert(i);
             let (services, obs2) = (services.clone(), obs.clone());
+            let step_timeout = opts.step_timeout;
             running.spawn(async move {
                 let start = Instant::now();
-                let step = &m2.steps[i];
-                if step.op.is_remote() {
-                    let r =
-                        remote::run(&step.name, &step.op, &inputs, &ctx, &services, &obs2).await;
-                    let (result, requests, cache_hits, requests_sha256, jobs) = match r {
-                        Ok(r) => (
-                            Ok(r.local),
-                            r.requests,
-                            r.cache_hits,
-                            r.requests_sha256,
-                            r.jobs,
-                        ),
-                        Err(e) => (Err(e), 0, 0, None, Vec::new()),
-                    };
-                    return Done {
-                        id: i,
-                        result,
-                        requests,
-                        cache_hits,
-                        requests_sha256,
-                        jobs,
-                        elapsed: start.elapsed(),
-                    };
+                if m2.steps[i].op.is_remote() {
+                    return remote_step(i, m2, inputs, ctx, services, obs2, step_timeout).await;
                 }
                 let m3 = m2.clone();
                 let result = tokio::task::spawn_blocking(move || {
@@ -288,6 +367,7 @@ where
                     id: i,
                     result,
                     requests: 0,
+                    retries: 0,
                     cache_hits: 0,
                     requests_sha256: None,
                     jobs: Vec::new(),
@@ -310,9 +390,22 @@ where
                 }
                 None
             }
+            _ = &mut run_deadline, if run_timeout.is_some() && !timed_out && !interrupted => {
+                timed_out = true;
+                stopping = true;
+                running.abort_all();
+                let after = crate::services::http::human_duration(run_timeout.unwrap_or_default());
+                for &i in &running_ids {
+                    reports[i].status = Status::TimedOut;
+                    reports[i].error = Some(format!(
+                        "cut off by the run timeout ({after}); raise --run-timeout (or `timeouts.run`)"
+                    ));
+                }
+                None
+            }
         };
         let Some(joined) = done else {
-            if interrupted {
+            if interrupted || timed_out {
                 while running.join_next().await.is_some() {}
                 break;
             }
@@ -323,6 +416,7 @@ where
         let r = &mut reports[d.id];
         r.duration_ms = d.elapsed.as_millis() as u64;
         r.requests = d.requests;
+        r.retries = d.retries;
         r.cache_hits = d.cache_hits;
         r.requests_sha256 = d.requests_sha256;
         r.jobs = d.jobs;
@@ -387,6 +481,8 @@ where
         r.error.get_or_insert_with(|| {
             if interrupted {
                 "interrupted".into()
+            } else if timed_out {
+                "not started: the run timeout passed".into()
             } else {
                 "not started: the run stopped early".into()
             }
@@ -397,6 +493,7 @@ where
         reports,
         tables,
         interrupted,
+        timed_out,
     }
 }
 

@@ -229,13 +229,14 @@ async fn resolve(
     let mut set: JoinSet<Result<Lookup, StepError>> = JoinSet::new();
     for n in distinct {
         let client = client.clone();
-        set.spawn(async move {
+        let scope = crate::services::http::current_scope();
+        set.spawn(crate::services::http::in_scope(scope, async move {
             let (hit, requests) = client
                 .lookup_name(&n)
                 .await
                 .map_err(|e| StepError::Service(e.to_string()))?;
             Ok((n, hit, requests))
-        });
+        }));
     }
     let mut found: std::collections::HashMap<String, Option<crate::wire::ResolvedCoordinate>> =
         std::collections::HashMap::new();
@@ -416,7 +417,8 @@ async fn mashup(
         };
         skipped += sent.as_ref().map_or(0, |u| u.skipped);
         let data = sent.as_ref().map(|u| upload_json(&u.table));
-        set.spawn(async move {
+        let scope = crate::services::http::current_scope();
+        set.spawn(crate::services::http::in_scope(scope, async move {
             let fetched = client
                 .invoke(&service, params, data, deadline)
                 .await
@@ -436,7 +438,7 @@ async fn mashup(
                 None => None,
             };
             Ok((part.index, t, key, warning))
-        });
+        }));
     }
     let mut results: Vec<PartResult> = Vec::with_capacity(total_parts);
     while let Some(joined) = set.join_next().await {

@@ -43,11 +43,36 @@ pub struct RawManifest {
     /// takes precedence.
     #[serde(default)]
     pub per_service: IndexMap<String, u32>,
+    /// How long one request, one archive step and the whole run may take,
+    /// e.g. `{request: 60s, step: 30min, run: 2h}`. The `--request-timeout`,
+    /// `--step-timeout` and `--run-timeout` flags take precedence.
+    #[serde(default)]
+    pub timeouts: Option<RawTimeouts>,
     /// Named steps. Each has a `kind`; steps name their inputs with `from`.
     pub steps: IndexMap<String, RawStep>,
     /// Files written from step results.
     #[serde(default)]
     pub outputs: Vec<RawOutput>,
+}
+
+/// The manifest's `timeouts`; each a duration with its unit (`90s`, `10min`,
+/// `2h`, `500ms`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    /// One HTTP request, connection to last byte (default `600s`). A request
+    /// that outlives it is retried like a reset.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// An archive step without its own `deadline`, its requests and retries
+    /// included (default: none).
+    #[serde(default)]
+    pub step: Option<String>,
+    /// The whole run (default: none): steps still running are cut off
+    /// (`timed_out` in run.json), the outputs of finished steps are written,
+    /// and the run exits 124.
+    #[serde(default)]
+    pub run: Option<String>,
 }
 
 /// A parameter: a bare default value, or a full declaration.
@@ -206,6 +231,18 @@ impl RawStep {
             RawStep::Crossmatch(_) => "crossmatch",
             RawStep::DownloadPlan(_) => "download_plan",
             RawStep::Tap(_) => "tap",
+        }
+    }
+
+    /// The step's `deadline`, for the kinds that have one.
+    pub fn deadline(&self) -> Option<&str> {
+        match self {
+            RawStep::Mashup(s) => s.deadline.as_deref(),
+            RawStep::Caom(s) | RawStep::Count(s) => s.deadline.as_deref(),
+            RawStep::Products(s) => s.deadline.as_deref(),
+            RawStep::SiKeywords(s) => s.deadline.as_deref(),
+            RawStep::Tap(s) => s.deadline.as_deref(),
+            _ => None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! spec      = item *( sep item )
 //! item      = "latency=" MS | "executing=" N | "status=" CODE | "retry-after=" S
 //!           | "reset" | "reset-after=" BYTES | "truncate" | "truncate-at=" BYTES
+//!           | "short-body"
 //!           | "slow-body=" BYTES_PER_SEC | "rowcap=" ROWS
 //!           | "first=" N | "only=" ROUTE | "tap-exec=" MS
 //!           | "endless" | "extra-bytes=" BYTES | "pages-forever" | "dup-column"
@@ -57,6 +58,9 @@ pub struct FaultSpec {
     pub reset_after: Option<u64>,
     pub truncate: bool,
     pub truncate_at: Option<u64>,
+    /// `Content-Length` announces the whole body, and the connection closes
+    /// after half of it (or `truncate-at` bytes): a body cut in transit.
+    pub short_body: bool,
     pub slow_body: Option<u64>,
     pub error: Option<String>,
     pub rowcap: Option<u64>,
@@ -116,6 +120,7 @@ impl FaultSpec {
                 "reset-after" => f.reset_after = Some(num(&k, v)?),
                 "truncate" => f.truncate = true,
                 "truncate-at" => f.truncate_at = Some(num(&k, v)?),
+                "short-body" => f.short_body = true,
                 "slow-body" => f.slow_body = Some(num(&k, v)?),
                 "error" => f.error = Some(v.unwrap_or("Injected error").to_string()),
                 "rowcap" => f.rowcap = Some(num(&k, v)?),
@@ -132,7 +137,7 @@ impl FaultSpec {
                 "lookup-inject" => f.lookup_inject = true,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, slow-body, error, rowcap, first, only, tap-exec, endless, extra-bytes, pages-forever, dup-column, huge-page, gzip-bomb, redirect-port, lookup-inject"
+                        "unknown fault `{other}`; known: latency, executing, status, retry-after, reset, reset-after, truncate, truncate-at, short-body, slow-body, error, rowcap, first, only, tap-exec, endless, extra-bytes, pages-forever, dup-column, huge-page, gzip-bomb, redirect-port, lookup-inject"
                     ));
                 }
             }
@@ -151,6 +156,7 @@ impl FaultSpec {
             reset_after: over.reset_after.or(self.reset_after),
             truncate: over.truncate || self.truncate,
             truncate_at: over.truncate_at.or(self.truncate_at),
+            short_body: over.short_body || self.short_body,
             slow_body: over.slow_body.or(self.slow_body),
             error: over.error.clone().or_else(|| self.error.clone()),
             rowcap: over.rowcap.or(self.rowcap),
@@ -185,7 +191,7 @@ impl FaultSpec {
         if self.reset || self.reset_after.is_some() {
             return Some((self.reset_after.unwrap_or(len / 2).min(len), true));
         }
-        if self.truncate || self.truncate_at.is_some() {
+        if self.truncate || self.truncate_at.is_some() || self.short_body {
             return Some((self.truncate_at.unwrap_or(len / 2).min(len), false));
         }
         None

@@ -328,15 +328,20 @@ struct Streamer {
     bytes_per_sec: Option<u64>,
     /// Zero bytes still to send after the payload (`endless`, `extra-bytes`).
     padding: u64,
+    /// `short-body`: once the cut is sent, wait (so the head and the first
+    /// bytes reach the client) and close the connection short of
+    /// `Content-Length`.
+    close_short: bool,
 }
 
-/// A body applying `truncate`, `reset` and `slow-body`; `Content-Length`
-/// announces the full length except after `truncate`.
+/// A body applying `truncate`, `short-body`, `reset` and `slow-body`;
+/// `Content-Length` announces the full length except after `truncate`.
 pub(super) fn deliver(spec: &FaultSpec, payload: Payload, mut resp: Response) -> Response {
     let payload = super::hostile::rewrite(spec, payload, &mut resp);
     let len = payload.len();
     let (end, reset_at, announced) = match spec.cut_at(len) {
         Some((cut, true)) => (len, Some(cut), len),
+        Some((cut, false)) if spec.short_body => (cut, None, len),
         Some((cut, false)) => (cut, None, cut),
         None => (len, None, len),
     };
@@ -347,6 +352,7 @@ pub(super) fn deliver(spec: &FaultSpec, payload: Payload, mut resp: Response) ->
         reset_at,
         bytes_per_sec: spec.slow_body.filter(|b| *b > 0),
         padding: spec.padding(),
+        close_short: spec.short_body,
     };
     let stream = futures_util::stream::unfold(st, next_chunk);
     *resp.body_mut() = Body::from_stream(stream);
@@ -377,6 +383,10 @@ async fn next_chunk(mut s: Streamer) -> Option<(Result<Bytes, std::io::Error>, S
                 s,
             ));
         }
+    }
+    if s.pos >= s.end && s.close_short {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return None;
     }
     if s.pos >= s.end {
         return super::hostile::pad(s.padding).map(|(chunk, left)| {

@@ -89,22 +89,36 @@ impl Default for HttpConfig {
     }
 }
 
-/// Errors after retries are exhausted (or for a request that must not be retried).
+/// Errors after retries are exhausted (or for a request that must not be
+/// retried). Each message ends with what to do.
 #[derive(Debug, Error)]
 pub enum HttpError {
-    #[error("{url}: HTTP {status}{}", body_excerpt(.body))]
+    #[error("{url}: HTTP {status}{}{}; {}", after_attempts(*.attempts), body_excerpt(.body), status_hint(*.status, *.attempts))]
     Status {
         url: String,
         status: u16,
         body: String,
+        /// Attempts made (1 = not retried).
+        attempts: u32,
     },
-    #[error("{url}: {message}")]
-    Transport { url: String, message: String },
+    #[error("{url}: {message}{}; {}", after_attempts(*.attempts), transport_hint(.message))]
+    Transport {
+        url: String,
+        message: String,
+        /// Attempts made (1 = not retried).
+        attempts: u32,
+    },
     /// The request outlived its timeout (and was not retried: see
     /// [`Request::give_up_on_timeout`]).
-    #[error("{url}: no answer within {}s", .after.as_secs())]
-    TimedOut { url: String, after: Duration },
-    #[error("invalid URL `{0}`")]
+    #[error("{url}: no answer within {}{}; {TIMEOUT_HINT}", human_duration(*.after), after_attempts(*.attempts))]
+    TimedOut {
+        url: String,
+        after: Duration,
+        attempts: u32,
+    },
+    #[error(
+        "invalid URL `{0}`; check `mast_url` or --base-url (write e.g. https://mast.stsci.edu)"
+    )]
     BadUrl(String),
     /// The answer exceeded `--max-response-bytes` (after decompression).
     #[error(
@@ -112,6 +126,63 @@ pub enum HttpError {
         human_bytes(*.limit)
     )]
     TooLarge { url: String, limit: u64 },
+}
+
+const TIMEOUT_HINT: &str = "the server may be slow or the answer large: raise --request-timeout (or `timeouts.request` in the manifest), narrow the query, or try again later";
+
+/// ` after 6 attempts` (nothing for a single attempt).
+fn after_attempts(n: u32) -> String {
+    if n > 1 {
+        format!(" after {n} attempts")
+    } else {
+        String::new()
+    }
+}
+
+/// What to do about an HTTP error status.
+fn status_hint(status: u16, attempts: u32) -> String {
+    let retries = if attempts > 1 {
+        ", or raise --retries"
+    } else {
+        ""
+    };
+    match status {
+        401 | 403 => "the MAST token was refused or lacks access: check it with `mastflow whoami`, or set MAST_API_TOKEN / --token-file (exclusive-access data needs a token of a user with access)".into(),
+        404 => "check the URL: `mast_url` or --base-url, and the service name".into(),
+        408 | 504 => format!("the server did not answer in time: narrow the query, try again later{retries}"),
+        429 => format!("MAST is limiting requests: lower --per-host or --jobs and try again later{retries}"),
+        500..=599 => format!("MAST may be down or overloaded: check https://mast.stsci.edu for its status, try again later{retries}"),
+        400..=499 => "the server refused the request: check the step's parameters (the server's message is above)".into(),
+        _ => "unexpected answer: check `mast_url` or --base-url".into(),
+    }
+}
+
+/// What to do about a transport error.
+fn transport_hint(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    if m.starts_with("writing") {
+        "the file could not be written: check the disk (space, permissions)"
+    } else if m.contains("cut short") || m.contains("decoding response body") || m.contains("body")
+    {
+        "the connection closed before the whole answer arrived (MAST resets the connection of very large answers, around 500,000 rows, and proxies cut slow ones): narrow the criteria, split the search (`for_each` batches, TAP paging), or raise --request-timeout"
+    } else if m.contains("redirect") {
+        "the server redirects in a loop: check `mast_url` or --base-url"
+    } else if m.contains("connect") || m.contains("dns") || m.contains("resolve") {
+        "cannot reach the server: check the network and `mast_url` or --base-url, or try again later"
+    } else {
+        "check the network and try again later, or raise --retries"
+    }
+}
+
+/// `600 s`, `2.5 s`, `250 ms`.
+pub fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// `268435456` → `256 MiB`.
@@ -217,6 +288,57 @@ pub struct Response {
     pub attempts: u32,
 }
 
+/// What the requests of one step did, counted across all its tasks and kept
+/// when the step fails or is cut off (the run record's `requests` and
+/// `retries`). Set with [`in_scope`]; [`Http`] counts into the current one.
+#[derive(Debug, Default)]
+pub struct Scope {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    last_retry: Mutex<Option<String>>,
+}
+
+impl Scope {
+    /// Requests sent (each attempt counts).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent again after a failure.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Why the last retry was made (`HTTP 503`, a reset, ...).
+    pub fn last_retry(&self) -> Option<String> {
+        self.last_retry.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn set_last_retry(&self, why: &str) {
+        if let Ok(mut g) = self.last_retry.lock() {
+            *g = Some(why.to_string());
+        }
+    }
+}
+
+tokio::task_local! {
+    static SCOPE: Arc<Scope>;
+}
+
+/// The scope the current task counts into, if any (pass it to
+/// [`in_scope`] in tasks it spawns).
+pub fn current_scope() -> Option<Arc<Scope>> {
+    SCOPE.try_with(Arc::clone).ok()
+}
+
+/// Run `f` counting its requests into `scope`.
+pub async fn in_scope<F: std::future::Future>(scope: Option<Arc<Scope>>, f: F) -> F::Output {
+    match scope {
+        Some(s) => SCOPE.scope(s, f).await,
+        None => f.await,
+    }
+}
+
 /// A retry about to happen: shown in progress output, so a wait is never
 /// silent.
 #[derive(Debug, Clone)]
@@ -295,6 +417,7 @@ impl Http {
             r.map_err(|e| HttpError::Transport {
                 url: String::new(),
                 message: e.to_string(),
+                attempts: 1,
             })
         };
         let client = built(builder().build())?;
@@ -390,6 +513,7 @@ impl Http {
         Err(HttpError::Transport {
             url: redact(&url),
             message: "too many redirects".into(),
+            attempts: 1,
         })
     }
 
@@ -399,12 +523,16 @@ impl Http {
         url: &reqwest::Url,
     ) -> Result<Response, HttpError> {
         let limiter = self.limiter(url);
+        let scope = current_scope();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let outcome = {
                 let _permit = limiter.acquire().await.expect("limiter open");
                 self.requests.fetch_add(1, Ordering::Relaxed);
+                if let Some(s) = &scope {
+                    s.requests.fetch_add(1, Ordering::Relaxed);
+                }
                 self.once(req, url).await
             };
             let retry_after = match &outcome {
@@ -423,49 +551,68 @@ impl Http {
                     Err(e) => e.retryable,
                 };
             if !retry || attempt > self.config.retries {
-                return match outcome {
-                    Ok(mut r) => {
-                        r.attempts = attempt;
-                        if r.status >= 400 {
-                            Err(HttpError::Status {
-                                url: redact(url),
-                                status: r.status,
-                                body: String::from_utf8_lossy(&r.body).into_owned(),
-                            })
-                        } else {
-                            Ok(r)
-                        }
-                    }
-                    Err(e) if e.too_large => Err(HttpError::TooLarge {
-                        url: redact(url),
-                        limit: self.config.max_response_bytes,
-                    }),
-                    Err(e) if e.timed_out => Err(HttpError::TimedOut {
-                        url: redact(url),
-                        after: req.timeout.unwrap_or(self.config.timeout),
-                    }),
-                    Err(e) => Err(HttpError::Transport {
-                        url: redact(url),
-                        message: e.message,
-                    }),
-                };
+                return self.finish(req, url, outcome, attempt);
             }
             let wait = self.backoff(attempt, retry_after);
+            let why = match &outcome {
+                Ok(r) => format!("HTTP {}", r.status),
+                Err(e) => e.message.clone(),
+            };
             self.retries.fetch_add(1, Ordering::Relaxed);
+            if let Some(s) = &scope {
+                s.retries.fetch_add(1, Ordering::Relaxed);
+                s.set_last_retry(&why);
+            }
             if let Some(Hook(hook)) = self.on_retry.get() {
                 hook(&Retry {
                     url: redact(url),
                     attempt,
                     attempts: self.config.retries + 1,
-                    why: match &outcome {
-                        Ok(r) => format!("HTTP {}", r.status),
-                        Err(e) => e.message.clone(),
-                    },
+                    why,
                     wait,
                     retry_after,
                 });
             }
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The result of the last attempt: a response, or the error it makes.
+    fn finish(
+        &self,
+        req: &Request,
+        url: &reqwest::Url,
+        outcome: Result<Response, Attempt>,
+        attempts: u32,
+    ) -> Result<Response, HttpError> {
+        match outcome {
+            Ok(mut r) => {
+                r.attempts = attempts;
+                if r.status >= 400 {
+                    Err(HttpError::Status {
+                        url: redact(url),
+                        status: r.status,
+                        body: String::from_utf8_lossy(&r.body).into_owned(),
+                        attempts,
+                    })
+                } else {
+                    Ok(r)
+                }
+            }
+            Err(e) if e.too_large => Err(HttpError::TooLarge {
+                url: redact(url),
+                limit: self.config.max_response_bytes,
+            }),
+            Err(e) if e.timed_out => Err(HttpError::TimedOut {
+                url: redact(url),
+                after: req.timeout.unwrap_or(self.config.timeout),
+                attempts,
+            }),
+            Err(e) => Err(HttpError::Transport {
+                url: redact(url),
+                message: e.message,
+                attempts,
+            }),
         }
     }
 
@@ -491,6 +638,9 @@ impl Http {
             let limiter = self.limiter(&u);
             let _permit = limiter.acquire().await.expect("limiter open");
             self.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(s) = current_scope() {
+                s.requests.fetch_add(1, Ordering::Relaxed);
+            }
             let mut b = self
                 .raw
                 .get(u.clone())
@@ -511,6 +661,7 @@ impl Http {
             let resp = b.send().await.map_err(|e| HttpError::Transport {
                 url: redact(&u),
                 message: Attempt::from(e).message,
+                attempts: 1,
             })?;
             let loc = resp
                 .headers()
@@ -528,6 +679,7 @@ impl Http {
         let transport = |e: reqwest::Error| HttpError::Transport {
             url: redact(&u),
             message: Attempt::from(e).message,
+            attempts: 1,
         };
         let status = resp.status().as_u16();
         if status >= 400 || (300..400).contains(&status) {
@@ -540,6 +692,7 @@ impl Http {
                 url: redact(&u),
                 status,
                 body,
+                attempts: 1,
             });
         }
         let ranged = status == 206;
@@ -549,6 +702,7 @@ impl Http {
             sink(&chunk, first && !ranged).map_err(|e| HttpError::Transport {
                 url: redact(&u),
                 message: format!("writing: {e}"),
+                attempts: 1,
             })?;
             first = false;
         }
@@ -556,6 +710,7 @@ impl Http {
             sink(&[], true).map_err(|e| HttpError::Transport {
                 url: redact(&u),
                 message: format!("writing: {e}"),
+                attempts: 1,
             })?;
         }
         Ok((status, ranged))
@@ -602,6 +757,16 @@ impl Http {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = capped_body(resp, self.config.max_response_bytes).await?;
+        if (200..300).contains(&status) {
+            if let Some(why) = cut_short(&headers, &body) {
+                return Err(Attempt {
+                    message: why,
+                    retryable: true,
+                    timed_out: false,
+                    too_large: false,
+                });
+            }
+        }
         Ok(Response {
             status,
             headers,
@@ -646,14 +811,65 @@ async fn capped_body(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, A
     Ok(body)
 }
 
+/// Why a complete-looking 2xx answer is in fact cut short: a JSON document
+/// that ends inside a value, or a VOTable without its closing tag (a proxy
+/// or server that closes the connection early while announcing only what it
+/// sent). Such answers are retried like a reset.
+fn cut_short(headers: &reqwest::header::HeaderMap, body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let ct = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let n = body.len();
+    if ct.contains("json") {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Err(e) if e.is_eof() => Some(format!(
+                "the answer was cut short: its JSON ends early, after {n} bytes"
+            )),
+            _ => None,
+        };
+    }
+    let head = &body[..n.min(4096)];
+    let is_votable = head.windows(8).any(|w| w.eq_ignore_ascii_case(b"<VOTABLE"))
+        || head
+            .windows(12)
+            .any(|w| w.eq_ignore_ascii_case(b":VOTABLE xml"));
+    let end = body.trim_ascii_end();
+    let closed = end.len() >= 8 && end[end.len() - 8..].eq_ignore_ascii_case(b"VOTABLE>");
+    (is_votable && !closed).then(|| {
+        format!("the answer was cut short: the VOTable ends without `</VOTABLE>`, after {n} bytes")
+    })
+}
+
 impl From<reqwest::Error> for Attempt {
     fn from(e: reqwest::Error) -> Self {
         let retryable =
             e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode();
-        // reqwest's messages may contain the URL; ours add a redacted one.
+        // reqwest's messages may contain the URL; ours add a redacted one
+        // in front, so it is left out here.
         let mut message = e.to_string();
         if let Some(u) = e.url() {
-            message = message.replace(u.as_str(), &redact(u));
+            message = message
+                .replace(&format!(" for url ({u})"), "")
+                .replace(u.as_str(), &redact(u));
+        }
+        // The innermost cause (`end of file before message length reached`,
+        // `connection reset`, `operation timed out`) says what happened.
+        let mut cause = std::error::Error::source(&e);
+        let mut root = None;
+        while let Some(c) = cause {
+            root = Some(c.to_string());
+            cause = c.source();
+        }
+        if e.is_body() || e.is_decode() {
+            let why = root.unwrap_or(message);
+            message = format!("the answer was cut short ({why})");
+        } else if let Some(why) = root.filter(|r| !message.contains(r.as_str())) {
+            message = format!("{message}: {why}");
         }
         Self {
             message,
@@ -768,6 +984,66 @@ mod tests {
         assert_eq!(
             r.to_string(),
             "https://mast.stsci.edu/api/v0/invoke: HTTP 429; attempt 2 of 6 in 60.0 s (the server's Retry-After 999999999 s, capped)"
+        );
+    }
+
+    #[test]
+    fn answers_cut_short_are_told_from_complete_ones() {
+        use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+        let typed = |ct: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            h
+        };
+        let json = typed("application/json; charset=utf-8");
+        assert!(super::cut_short(&json, br#"{"status":"COMPLETE","data":[1,2]}"#).is_none());
+        let e = super::cut_short(&json, br#"{"status":"COMPLETE","data":[1,"#).unwrap();
+        assert!(e.contains("its JSON ends early, after 31 bytes"), "{e}");
+        // Invalid but complete JSON is not a truncation (the parser reports it).
+        assert!(super::cut_short(&json, b"{oops}").is_none());
+        assert!(super::cut_short(&json, b"").is_none());
+        let xml = typed("text/xml");
+        let vot = b"<?xml version='1.0'?><VOTABLE version='1.4'><RESOURCE></RESOURCE></VOTABLE>\n";
+        assert!(super::cut_short(&xml, vot).is_none());
+        let e = super::cut_short(&xml, &vot[..50]).unwrap();
+        assert!(e.contains("without `</VOTABLE>`"), "{e}");
+        // Other XML (a UWS job document) is not judged.
+        assert!(super::cut_short(&xml, b"<uws:job><uws:phase>EXEC").is_none());
+    }
+
+    #[test]
+    fn status_errors_count_attempts_and_say_what_to_do() {
+        let e = super::HttpError::Status {
+            url: "https://mast.stsci.edu/api/v0/invoke".into(),
+            status: 503,
+            body: "Service Unavailable".into(),
+            attempts: 6,
+        };
+        assert_eq!(
+            e.to_string(),
+            "https://mast.stsci.edu/api/v0/invoke: HTTP 503 after 6 attempts: Service Unavailable; MAST may be down or overloaded: check https://mast.stsci.edu for its status, try again later, or raise --retries"
+        );
+        let e = super::HttpError::Status {
+            url: "u".into(),
+            status: 401,
+            body: String::new(),
+            attempts: 1,
+        };
+        assert!(
+            e.to_string()
+                .starts_with("u: HTTP 401; the MAST token was refused"),
+            "{e}"
+        );
+        let e = super::HttpError::Transport {
+            url: "u".into(),
+            message: "the answer was cut short (end of file before message length reached)".into(),
+            attempts: 6,
+        };
+        assert!(
+            e.to_string().contains(
+                "after 6 attempts; the connection closed before the whole answer arrived"
+            ),
+            "{e}"
         );
     }
 

@@ -21,10 +21,12 @@ use thiserror::Error;
 /// Errors of a Mashup call.
 #[derive(Debug, Error)]
 pub enum MashupError {
-    #[error("MAST {service} returned ERROR: {msg}")]
+    #[error(
+        "MAST {service} returned ERROR: {msg}; check the step's criteria and params against MAST's message (a column or value MAST does not know), or try again later if it names a server problem"
+    )]
     Service { service: String, msg: String },
     #[error(
-        "MAST {service} was still EXECUTING after {waited:?} (deadline); raise the step's `deadline` or narrow the query"
+        "MAST {service} was still EXECUTING after {} (deadline); raise the step's `deadline` or narrow the query", crate::services::http::human_duration(*.waited)
     )]
     Deadline { service: String, waited: Duration },
     #[error("MAST {service}: {source}")]
@@ -39,10 +41,12 @@ pub enum MashupError {
         "MAST {service} sent two columns named `{column}`; refusing the answer rather than lose one of them (ask for the columns you need with `columns:`)"
     )]
     DuplicateColumn { service: String, column: String },
-    #[error("MAST {service} sent a response that is not a Mashup JSON envelope: {detail}")]
+    #[error(
+        "MAST {service} sent a response that is not a Mashup JSON envelope: {detail}; check `mast_url` or --base-url (a proxy or login page answers instead of MAST?), or try again later"
+    )]
     Malformed { service: String, detail: String },
     #[error(
-        "MAST {service} reported {expected} matching rows but {got} arrived over {pages} page(s); refusing an incomplete result"
+        "MAST {service} reported {expected} matching rows but {got} arrived over {pages} page(s); refusing an incomplete result: run again (with --refresh if it persists), or narrow the query"
     )]
     Incomplete {
         service: String,

@@ -12,8 +12,10 @@ pub mod model;
 pub mod read_trust;
 
 mod tap;
+mod timeouts;
 mod vocab;
 pub use model::*;
+pub use timeouts::parse_timeout;
 
 use crate::diag::Span;
 use crate::diag::{Problem, Problems};
@@ -85,6 +87,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         }
     }
     let per_service = v.per_service(&loaded.raw.per_service);
+    let timeouts = v.timeouts(loaded.raw.timeouts.as_ref());
     let params = v.params(&opts.sets);
     let env = v.env();
     v.params_ctx = Some(template_context(&params, &IndexMap::new()));
@@ -112,6 +115,7 @@ pub fn validate(loaded: &Loaded, opts: &Options) -> Result<Manifest, Problems> {
         mast_url: loaded.raw.mast_url.clone(),
         per_service,
         env,
+        timeouts,
         steps,
         outputs,
     })
@@ -461,6 +465,7 @@ impl<'a> Validator<'a> {
                 template_deps: Vec::new(),
                 span: self.span_key(&base),
                 columns: None,
+                deadline: None,
             };
         }
         let mut inputs: Vec<StepId> = Vec::new();
@@ -941,6 +946,7 @@ impl<'a> Validator<'a> {
             template_deps,
             span: self.span_key(&base),
             columns,
+            deadline: rs.deadline().and_then(|d| parse_duration(d).ok()),
         }
     }
 

@@ -61,8 +61,19 @@ pub struct Manifest {
     pub per_service: Vec<(String, usize)>,
     /// Environment variables templates may read, with their values now.
     pub env: IndexMap<String, Option<String>>,
+    /// The manifest's `timeouts` (under the flags).
+    pub timeouts: Timeouts,
     pub steps: Vec<Step>,
     pub outputs: Vec<Output>,
+}
+
+/// How long one request, one archive step without a `deadline`, and the
+/// whole run may take; `None`: the default (600 s a request; no bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timeouts {
+    pub request: Option<std::time::Duration>,
+    pub step: Option<std::time::Duration>,
+    pub run: Option<std::time::Duration>,
 }
 
 impl Manifest {
@@ -88,6 +99,9 @@ pub struct Step {
     pub span: Span,
     /// Output columns, when they can be known before running.
     pub columns: Option<Vec<String>>,
+    /// The step's own `deadline`, when it gives one: the bound of the whole
+    /// step, retries included (`exec`; otherwise `--step-timeout`).
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// What a step does.
